@@ -1,0 +1,47 @@
+# The two commands of a newcomer: `make demo` and `make test`. CI runs `make lint test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+WHEEL_STAMP := dist/.built
+AGENT_SOURCES := $(shell find python/src python/splice crates/splice-protocol/src -type f) \
+	python/Cargo.toml python/pyproject.toml crates/splice-protocol/Cargo.toml Cargo.toml
+
+.PHONY: demo test test-rust test-agent lint bench-agent wheel clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "maturin>=1.9,<2" "pytest>=7" "ruff>=0.6" "jurigged==0.6.1"
+
+# One release wheel (abi3: every CPython >= 3.9), built once and installed everywhere.
+$(WHEEL_STAMP): $(AGENT_SOURCES) | $(PY)
+	rm -f dist/splice-*.whl
+	$(VENV)/bin/maturin build --release -m python/Cargo.toml -o dist
+	$(PY) -m pip install -q --force-reinstall --no-deps dist/splice-*.whl
+	touch $@
+
+wheel: $(WHEEL_STAMP)
+
+demo: $(WHEEL_STAMP)
+	$(PY) examples/agent_demo.py
+
+test: test-rust test-agent
+
+test-rust:
+	cargo test -p splice-protocol
+
+# The agent's tests on every CPython from 3.9 to 3.13 on this machine (3.11 is required).
+test-agent: $(WHEEL_STAMP)
+	bash python/tests/each_python.sh
+
+lint: | $(PY)
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python examples bench
+	$(VENV)/bin/ruff format --check python examples bench
+
+bench-agent: $(WHEEL_STAMP)
+	$(PY) bench/agent_bench.py
+
+clean:
+	rm -rf dist target .venv .venvs

@@ -1,0 +1,316 @@
+//! Every message that crosses the socket between a client (`splice-lsp`, tests) and an agent.
+//!
+//! A request is one JSON object `{"id": N, "method": "...", "params": {...}}`; its response
+//! is `{"id": N, "result": {...}}` or `{"id": N, "error": {"code": "...", "message": "..."}}`.
+//! The `id` is `null` only when the request was too broken to read one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Bumped on every change a peer of the previous version would misread.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One call, typed by its method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+pub enum Call {
+    Handshake(Handshake),
+    Ping,
+    Patch(PatchParams),
+    Revert(RevertParams),
+    Loaded(LoadedParams),
+}
+
+impl Call {
+    pub fn method(&self) -> &'static str {
+        match self {
+            Call::Handshake(_) => "handshake",
+            Call::Ping => "ping",
+            Call::Patch(_) => "patch",
+            Call::Revert(_) => "revert",
+            Call::Loaded(_) => "loaded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    #[serde(flatten)]
+    pub call: Call,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handshake {
+    pub protocol_version: u32,
+    /// Free text naming the client, for the agent's log.
+    #[serde(default)]
+    pub client: String,
+    /// Required on TCP listeners: the token from the agent's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// Who the agent is. Sent as the handshake's result and stored in the discovery record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub pid: u32,
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub python_version: String,
+    pub python_executable: String,
+    pub protocol_version: u32,
+    pub agent_version: String,
+    /// `unix:/path/to/pid.sock` or `tcp:127.0.0.1:PORT`.
+    pub address: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: f64,
+}
+
+/// Patch the definitions of one file that changed. Each definition carries its own source,
+/// so that a syntax error in one part of the file never blocks another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchParams {
+    /// Absolute path of the file as the editor knows it; the agent resolves links.
+    pub path: String,
+    /// The whole text the definitions come from, for tracebacks (`linecache`). When absent the
+    /// agent reads the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub definitions: Vec<Definition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Definition {
+    /// The name CPython gives it: `f`, `A.m`, `outer.<locals>.inner`.
+    pub qualname: String,
+    /// Compilable text holding the definition in its context at its real lines: the headers of
+    /// its enclosing classes, or the whole enclosing function, every other line left blank.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevertParams {
+    pub path: String,
+    pub qualnames: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadedParams {
+    pub path: String,
+}
+
+/// What happened to each definition of a patch or revert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileResult {
+    pub path: String,
+    /// Modules loaded from the file, `__main__` included; empty when the file is not loaded.
+    pub modules: Vec<String>,
+    pub definitions: Vec<DefinitionResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DefinitionResult {
+    pub qualname: String,
+    pub status: Status,
+    #[serde(default)]
+    pub message: String,
+    /// Where the problem is (or where the definition is, on success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<Span>,
+    /// Live function objects whose code was replaced.
+    #[serde(default)]
+    pub live_functions: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Patched,
+    Unchanged,
+    Added,
+    Refused,
+    Error,
+    NotLoaded,
+    Reverted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Patched => "patched",
+            Status::Unchanged => "unchanged",
+            Status::Added => "added",
+            Status::Refused => "refused",
+            Status::Error => "error",
+            Status::NotLoaded => "not-loaded",
+            Status::Reverted => "reverted",
+        }
+    }
+}
+
+/// Lines count from 1, columns from 0 in Unicode code points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadedResult {
+    pub path: String,
+    pub modules: Vec<String>,
+    /// Qualified names of the functions and classes the running program holds from the file.
+    pub definitions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pong {
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// Not JSON, or not UTF-8.
+    ParseError,
+    /// JSON, but not a request: a field missing or of the wrong type.
+    InvalidRequest,
+    UnknownMethod,
+    /// Any method other than `handshake` before a handshake succeeded.
+    HandshakeRequired,
+    ProtocolMismatch,
+    Unauthorized,
+    TooLarge,
+    Truncated,
+    /// The agent failed on a well-formed request; the program is unaffected.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorReply {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorReply {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let code = serde_json::to_value(self.code).unwrap_or(Value::Null);
+        write!(f, "{}: {}", code.as_str().unwrap_or("error"), self.message)
+    }
+}
+
+impl std::error::Error for ErrorReply {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Result(Value),
+    Error(ErrorReply),
+}
+
+impl Response {
+    pub fn ok(id: u64, result: &impl Serialize) -> Response {
+        match serde_json::to_value(result) {
+            Ok(value) => Response {
+                id: Some(id),
+                outcome: Outcome::Result(value),
+            },
+            Err(err) => Response::error(Some(id), ErrorCode::Internal, err.to_string()),
+        }
+    }
+
+    pub fn error(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Response {
+        Response {
+            id,
+            outcome: Outcome::Error(ErrorReply::new(code, message)),
+        }
+    }
+
+    /// The typed result, or the agent's error.
+    pub fn into_result<T: serde::de::DeserializeOwned>(self) -> Result<T, ErrorReply> {
+        match self.outcome {
+            Outcome::Result(value) => serde_json::from_value(value).map_err(|err| {
+                ErrorReply::new(
+                    ErrorCode::InvalidRequest,
+                    format!("unexpected result: {err}"),
+                )
+            }),
+            Outcome::Error(err) => Err(err),
+        }
+    }
+}
+
+/// Reads a request, telling a broken one apart from an unknown method or bad params, and
+/// keeping its `id` whenever there is one so that the error reply can carry it.
+pub fn decode_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ErrorReply)> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|err| (None, ErrorReply::new(ErrorCode::ParseError, err.to_string())))?;
+    let Value::Object(mut object) = value else {
+        return Err((
+            None,
+            ErrorReply::new(ErrorCode::InvalidRequest, "a request is a JSON object"),
+        ));
+    };
+    let id = match object.get("id") {
+        Some(Value::Number(n)) if n.is_u64() => n.as_u64(),
+        _ => {
+            return Err((
+                None,
+                ErrorReply::new(
+                    ErrorCode::InvalidRequest,
+                    "a request needs an unsigned integer `id`",
+                ),
+            ))
+        }
+    };
+    let method = match object.get("method") {
+        Some(Value::String(m)) => m.clone(),
+        _ => {
+            return Err((
+                id,
+                ErrorReply::new(ErrorCode::InvalidRequest, "a request needs a string `method`"),
+            ))
+        }
+    };
+    const KNOWN: [&str; 5] = ["handshake", "ping", "patch", "revert", "loaded"];
+    if !KNOWN.contains(&method.as_str()) {
+        return Err((
+            id,
+            ErrorReply::new(
+                ErrorCode::UnknownMethod,
+                format!("unknown method `{method}`; this agent knows {}", KNOWN.join(", ")),
+            ),
+        ));
+    }
+    if object.get("params") == Some(&Value::Null) {
+        object.remove("params");
+    }
+    serde_json::from_value(Value::Object(object)).map_err(|err| {
+        (
+            id,
+            ErrorReply::new(
+                ErrorCode::InvalidRequest,
+                format!("bad params for `{method}`: {err}"),
+            ),
+        )
+    })
+}

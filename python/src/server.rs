@@ -1,0 +1,311 @@
+//! The listener: Rust threads that accept connections, check who is calling, read framed
+//! requests and answer each with exactly one response. They never hold the GIL except to run
+//! the Python engine, and block in `accept`/`read` while idle.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use splice_protocol::discovery::current_uid;
+use splice_protocol::framing::{read_frame, write_frame, FrameError, MAX_FRAME_BYTES};
+use splice_protocol::{
+    decode_request, AgentInfo, Call, ErrorCode, FileResult, LoadedResult, Pong, Request,
+    Response, PROTOCOL_VERSION,
+};
+
+use crate::runner::run_on_interpreter;
+
+/// More would mean a misbehaving client; each connection costs one blocked thread.
+const MAX_CONNECTIONS: usize = 64;
+
+pub struct Agent {
+    pub info: AgentInfo,
+    /// Required in the handshake when listening on TCP.
+    pub token: Option<String>,
+    /// The Python engine: `handler(method: str, params_json: str) -> str`.
+    pub handler: Py<PyAny>,
+    pub stopping: AtomicBool,
+    connections: AtomicUsize,
+}
+
+impl Agent {
+    pub fn new(info: AgentInfo, token: Option<String>, handler: Py<PyAny>) -> Agent {
+        Agent {
+            info,
+            token,
+            handler,
+            stopping: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+        }
+    }
+}
+
+pub enum Listener {
+    Unix(UnixListener, PathBuf),
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    pub fn bind_unix(path: PathBuf) -> io::Result<Listener> {
+        // A socket left by an earlier process with our pid is dead: we are that pid now.
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(Listener::Unix(listener, path))
+    }
+
+    pub fn bind_tcp(port: u16) -> io::Result<Listener> {
+        Ok(Listener::Tcp(TcpListener::bind(("127.0.0.1", port))?))
+    }
+
+    pub fn address(&self) -> io::Result<String> {
+        Ok(match self {
+            Listener::Unix(_, path) => format!("unix:{}", path.display()),
+            Listener::Tcp(listener) => format!("tcp:{}", listener.local_addr()?),
+        })
+    }
+}
+
+/// Spawns a thread with every signal blocked, so that signals sent to the process reach the
+/// program's main thread exactly as they would without the agent (an interrupted `sleep`).
+pub fn spawn_quiet<F: FnOnce() + Send + 'static>(name: &str, f: F) {
+    // SAFETY: plain sigset manipulation; the old mask is restored right after the spawn.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let spawned = std::thread::Builder::new().name(name.into()).spawn(f);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if let Err(err) = spawned {
+            eprintln!("splice: could not start thread {name}: {err}");
+        }
+    }
+}
+
+pub fn serve(listener: Listener, agent: Arc<Agent>) {
+    spawn_quiet("splice-listener", move || loop {
+        let accepted: io::Result<Box<dyn Connection>> = match &listener {
+            Listener::Unix(l, _) => l.accept().map(|(s, _)| Box::new(s) as Box<dyn Connection>),
+            Listener::Tcp(l) => l.accept().map(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                Box::new(s) as Box<dyn Connection>
+            }),
+        };
+        if agent.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let stream = match accepted {
+            Ok(stream) => stream,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                eprintln!("splice: accept failed: {err}");
+                return;
+            }
+        };
+        if !stream.peer_is_owner() {
+            // Nothing is read from, or written to, a stranger.
+            continue;
+        }
+        let agent = agent.clone();
+        spawn_quiet("splice-connection", move || {
+            let open = agent.connections.fetch_add(1, Ordering::AcqRel) + 1;
+            let _ = if open > MAX_CONNECTIONS {
+                refuse_busy(stream)
+            } else {
+                handle_connection(stream, &agent)
+            };
+            agent.connections.fetch_sub(1, Ordering::AcqRel);
+        });
+    });
+}
+
+trait Connection: Read + Write + Send {
+    fn split(&self) -> io::Result<Box<dyn Connection>>;
+    fn peer_is_owner(&self) -> bool;
+    fn requires_token(&self) -> bool;
+}
+
+impl Connection for UnixStream {
+    fn split(&self) -> io::Result<Box<dyn Connection>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+
+    fn peer_is_owner(&self) -> bool {
+        peer_uid(self.as_raw_fd()) == Some(current_uid())
+    }
+
+    fn requires_token(&self) -> bool {
+        false
+    }
+}
+
+impl Connection for TcpStream {
+    fn split(&self) -> io::Result<Box<dyn Connection>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+
+    /// Anyone on this machine may connect to loopback; the token decides.
+    fn peer_is_owner(&self) -> bool {
+        true
+    }
+
+    fn requires_token(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn peer_uid(fd: i32) -> Option<u32> {
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and len describe a buffer of the size SO_PEERCRED writes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut libc::ucred as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn peer_uid(fd: i32) -> Option<u32> {
+    let mut uid: libc::uid_t = 0;
+    let mut gid: libc::gid_t = 0;
+    // SAFETY: getpeereid writes two integers.
+    let rc = unsafe { libc::getpeereid(fd, &mut uid, &mut gid) };
+    (rc == 0).then_some(uid)
+}
+
+fn refuse_busy(stream: Box<dyn Connection>) -> io::Result<()> {
+    let mut writer = BufWriter::new(stream);
+    let reply = Response::error(
+        None,
+        ErrorCode::Internal,
+        format!("the agent already serves {MAX_CONNECTIONS} connections"),
+    );
+    write_frame(&mut writer, &reply)
+}
+
+/// Per-connection state: nothing but a handshake is answered before one succeeded.
+struct Session {
+    greeted: bool,
+    requires_token: bool,
+}
+
+fn handle_connection(stream: Box<dyn Connection>, agent: &Arc<Agent>) -> io::Result<()> {
+    let mut session = Session {
+        greeted: false,
+        requires_token: stream.requires_token(),
+    };
+    let mut writer = BufWriter::new(stream.split()?);
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    loop {
+        let (response, close) = match read_frame(&mut reader, &mut buf, MAX_FRAME_BYTES) {
+            Ok(false) => return Ok(()),
+            Ok(true) => answer(&buf, &mut session, agent),
+            Err(err @ FrameError::TooLarge { .. }) => (
+                Response::error(None, ErrorCode::TooLarge, err.to_string()),
+                false,
+            ),
+            Err(err @ FrameError::Truncated { .. }) => (
+                Response::error(None, ErrorCode::Truncated, err.to_string()),
+                true,
+            ),
+            Err(FrameError::Io(err)) => return Err(err),
+        };
+        write_frame(&mut writer, &response)?;
+        if close || agent.stopping.load(Ordering::Acquire) {
+            return Ok(());
+        }
+    }
+}
+
+/// The response to one frame, and whether to close the connection after it.
+fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response, bool) {
+    let request = match decode_request(bytes) {
+        Ok(request) => request,
+        Err((id, err)) => {
+            return (
+                Response {
+                    id,
+                    outcome: splice_protocol::Outcome::Error(err),
+                },
+                false,
+            )
+        }
+    };
+    let Request { id, call } = request;
+    if let Call::Handshake(hello) = &call {
+        if hello.protocol_version != PROTOCOL_VERSION {
+            let message = format!(
+                "the client speaks protocol {}, this agent (splice {}) speaks {}; use a splice-lsp and agent of matching versions",
+                hello.protocol_version, agent.info.agent_version, PROTOCOL_VERSION
+            );
+            return (Response::error(Some(id), ErrorCode::ProtocolMismatch, message), false);
+        }
+        if session.requires_token && hello.token != agent.token {
+            let message = "wrong or missing token: read it from the agent's record";
+            return (Response::error(Some(id), ErrorCode::Unauthorized, message), true);
+        }
+        session.greeted = true;
+        return (Response::ok(id, &agent.info), false);
+    }
+    if !session.greeted {
+        let message = format!(
+            "`{}` before the handshake; send `handshake` first",
+            call.method()
+        );
+        return (Response::error(Some(id), ErrorCode::HandshakeRequired, message), false);
+    }
+    let response = match call {
+        Call::Handshake(_) => unreachable!("answered above"),
+        Call::Ping => Response::ok(id, &Pong { pid: agent.info.pid }),
+        Call::Patch(params) => run_engine::<FileResult>(id, agent, "patch", &params),
+        Call::Revert(params) => run_engine::<FileResult>(id, agent, "revert", &params),
+        Call::Loaded(params) => run_engine::<LoadedResult>(id, agent, "loaded", &params),
+    };
+    (response, false)
+}
+
+/// Hands the request to the Python engine and checks that its answer has the promised type.
+fn run_engine<R>(id: u64, agent: &Arc<Agent>, method: &'static str, params: &impl serde::Serialize) -> Response
+where
+    R: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let params = match serde_json::to_string(params) {
+        Ok(params) => params,
+        Err(err) => return Response::error(Some(id), ErrorCode::Internal, err.to_string()),
+    };
+    let agent = agent.clone();
+    let outcome = run_on_interpreter(move |py| -> Result<String, String> {
+        agent
+            .handler
+            .call1(py, (method, params))
+            .and_then(|r| r.extract::<String>(py))
+            .map_err(|err| err.to_string())
+    });
+    match outcome {
+        None => Response::error(Some(id), ErrorCode::Internal, "the interpreter is shutting down"),
+        Some(Err(err)) => Response::error(Some(id), ErrorCode::Internal, format!("engine failed: {err}")),
+        Some(Ok(json)) => match serde_json::from_str::<R>(&json) {
+            Ok(result) => Response::ok(id, &result),
+            Err(err) => Response::error(
+                Some(id),
+                ErrorCode::Internal,
+                format!("engine answered an unexpected shape: {err}"),
+            ),
+        },
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the agent's pytest suite under every CPython 3.9-3.13 found (pyenv or PATH), each in its
+# own virtualenv with the one abi3 wheel from dist/. Fails when 3.11 is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+wheel=$(ls dist/splice-*.whl | head -n 1)
+pyenv_root=$(pyenv root 2>/dev/null || true)
+found=()
+failed=()
+for minor in 9 10 11 12 13; do
+  interpreter=""
+  if [ -n "$pyenv_root" ]; then
+    for dir in "$pyenv_root"/versions/3."$minor".*; do
+      [ -x "$dir/bin/python3.$minor" ] && interpreter="$dir/bin/python3.$minor"
+    done
+  fi
+  [ -n "$interpreter" ] || interpreter=$(command -v "python3.$minor" || true)
+  if [ -z "$interpreter" ]; then
+    echo "== CPython 3.$minor: not found, skipped"
+    continue
+  fi
+  found+=("3.$minor")
+  venv=".venvs/3.$minor"
+  if [ ! -x "$venv/bin/python" ]; then
+    "$interpreter" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q "pytest>=7"
+  fi
+  "$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$wheel"
+  echo "== CPython 3.$minor ($interpreter)"
+  if ! "$venv/bin/python" -m pytest -q python/tests "$@"; then
+    failed+=("3.$minor")
+  fi
+done
+echo "== tested on: ${found[*]:-none}"
+if [[ ! " ${found[*]:-} " == *" 3.11 "* ]]; then
+  echo "CPython 3.11 is required but was not found" >&2
+  exit 1
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed on: ${failed[*]}" >&2
+  exit 1
+fi
