@@ -228,7 +228,11 @@ class Engine:
                     f"{qualname} is new inside {root_qualname}: patch {root_qualname} to create it",
                     span,
                 ))
-            new_root = replace_path(old_root, inner_path, new_code)
+            if old_code.co_freevars == new_code.co_freevars:
+                new_root = replace_path(old_root, inner_path, new_code)
+            else:
+                # The enclosing function must now provide other cells: take it whole, as sent.
+                new_root = find_path(module_code, root_parts)
         else:
             old_code, new_root = old_root, new_code
 
@@ -239,7 +243,7 @@ class Engine:
                 "treat its results the old way; restart the program to take this edit",
                 span,
             ))
-        if not inner_path and roots[0].__code__.co_freevars != new_root.co_freevars:
+        if roots[0].__code__.co_freevars != new_root.co_freevars:
             return Plan(outcome(
                 qualname, "refused",
                 f"{qualname} {_closure_change(roots[0].__code__, new_root)}: a function's closure "
@@ -601,11 +605,11 @@ def _stale_closures(qualname: str, old: CodeType, new: CodeType, count: int, roo
         change.append("no longer uses " + ", ".join(removed))
     if not change:
         change.append("uses them in another order")
-    closures = "closure" if count == 1 else "closures"
+    closures = "closure made before this edit keeps" if count == 1 else "closures made before this edit keep"
     return (
         f"the free variables of {qualname} changed ({'; '.join(change)} from the enclosing "
-        f"function): {count} live {closures} made before this edit keep the old body; calls of "
-        f"{root}() from now on get the new one"
+        f"function): {count} live {closures} the old body; calls of {root}() from now on get "
+        "the new one"
     )
 
 

@@ -149,9 +149,9 @@ fn commit(py: Python<'_>, ops: &Bound<'_, PyList>) -> PyResult<()> {
         let op = op.cast_into::<PyTuple>()?;
         let kind: u8 = op.get_item(0)?.extract()?;
         let target = op.get_item(1)?;
-        let name = op.get_item(2)?.cast_into::<PyString>()?;
         let result = match kind {
             SET | DELETE => {
+                let name = op.get_item(2)?.cast_into::<PyString>()?;
                 let previous = target.getattr(&name).ok();
                 let done = if kind == SET {
                     target.setattr(&name, op.get_item(3)?)
