@@ -40,7 +40,11 @@ pub fn current_uid() -> u32 {
 /// Creates the folder 0700, or checks that an existing one is ours and tightens it to 0700.
 /// A folder owned by someone else is refused: they could read our sockets' records.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
-    match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         Ok(()) => {}
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
         Err(err) => return Err(err),

@@ -13,9 +13,13 @@ pub const MAX_FRAME_BYTES: usize = 32 << 20;
 #[derive(Debug)]
 pub enum FrameError {
     /// The line was longer than the limit; it has been skipped, the stream is usable.
-    TooLarge { limit: usize },
+    TooLarge {
+        limit: usize,
+    },
     /// The stream ended inside a frame; `received` bytes came before the end.
-    Truncated { received: usize },
+    Truncated {
+        received: usize,
+    },
     Io(io::Error),
 }
 

@@ -262,8 +262,12 @@ impl Response {
 /// Reads a request, telling a broken one apart from an unknown method or bad params, and
 /// keeping its `id` whenever there is one so that the error reply can carry it.
 pub fn decode_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ErrorReply)> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|err| (None, ErrorReply::new(ErrorCode::ParseError, err.to_string())))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
+        (
+            None,
+            ErrorReply::new(ErrorCode::ParseError, err.to_string()),
+        )
+    })?;
     let Value::Object(mut object) = value else {
         return Err((
             None,
@@ -287,7 +291,10 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ErrorReply)
         _ => {
             return Err((
                 id,
-                ErrorReply::new(ErrorCode::InvalidRequest, "a request needs a string `method`"),
+                ErrorReply::new(
+                    ErrorCode::InvalidRequest,
+                    "a request needs a string `method`",
+                ),
             ))
         }
     };
@@ -297,7 +304,10 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ErrorReply)
             id,
             ErrorReply::new(
                 ErrorCode::UnknownMethod,
-                format!("unknown method `{method}`; this agent knows {}", KNOWN.join(", ")),
+                format!(
+                    "unknown method `{method}`; this agent knows {}",
+                    KNOWN.join(", ")
+                ),
             ),
         ));
     }

@@ -1,0 +1,212 @@
+//! Agents: found through the runtime folder's records (watched, never polled), one connection
+//! thread each. Every call ends within the request timeout with a result or a clear error,
+//! also when the agent exits mid-request.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use splice_protocol::client::{Address, Client, ClientError};
+use splice_protocol::discovery::{self, AgentRecord};
+use splice_protocol::{Call, Response};
+use tokio::sync::oneshot;
+
+struct Job {
+    call: Call,
+    reply: oneshot::Sender<Result<Value, String>>,
+}
+
+/// One agent and the thread that talks to it.
+pub struct AgentLink {
+    pub record: AgentRecord,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    timeout: Duration,
+}
+
+impl AgentLink {
+    fn spawn(record: AgentRecord, timeout: Duration) -> Arc<AgentLink> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread_record = record.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("agent-{}", record.info.pid))
+            .spawn(move || serve_link(thread_record, rx, timeout));
+        if let Err(err) = spawned {
+            tracing::error!("cannot start a thread for agent {}: {err}", record.info.pid);
+        }
+        Arc::new(AgentLink {
+            record,
+            jobs: Mutex::new(tx),
+            timeout,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.record.info.pid
+    }
+
+    /// `pid 4242 (app.py)`.
+    pub fn label(&self) -> String {
+        format!(
+            "pid {} ({})",
+            self.pid(),
+            program_name(&self.record.info.argv)
+        )
+    }
+
+    /// Sends one call; `Err` carries a sentence saying what went wrong.
+    pub async fn call(&self, call: Call) -> Result<Value, String> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Job { call, reply });
+        if sent.is_err() {
+            return Err(format!("{}: connection thread ended", self.label()));
+        }
+        // The thread's socket timeouts end every call; this bound only guards against a bug.
+        match tokio::time::timeout(self.timeout * 3, answer).await {
+            Ok(Ok(result)) => result.map_err(|err| format!("{}: {err}", self.label())),
+            Ok(Err(_)) => Err(format!("{}: connection thread ended", self.label())),
+            Err(_) => Err(format!(
+                "{}: no answer within {:?}",
+                self.label(),
+                self.timeout * 3
+            )),
+        }
+    }
+}
+
+pub fn program_name(argv: &[String]) -> String {
+    argv.first()
+        .map(|arg| {
+            Path::new(arg)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| arg.clone())
+        })
+        .unwrap_or_else(|| "python".into())
+}
+
+fn serve_link(record: AgentRecord, jobs: mpsc::Receiver<Job>, timeout: Duration) {
+    let mut client: Option<Client> = None;
+    for job in jobs {
+        if client.is_none() {
+            client = match connect(&record, timeout) {
+                Ok(c) => Some(c),
+                Err(err) => {
+                    let _ = job.reply.send(Err(err));
+                    continue;
+                }
+            };
+        }
+        let Some(connection) = client.as_mut() else {
+            continue;
+        };
+        let answer = match connection.call_raw(&job.call) {
+            Ok(Response { outcome, .. }) => match outcome {
+                splice_protocol::Outcome::Result(value) => Ok(value),
+                splice_protocol::Outcome::Error(err) => Err(err.to_string()),
+            },
+            Err(err) => {
+                client = None;
+                Err(describe(err, timeout))
+            }
+        };
+        let _ = job.reply.send(answer);
+    }
+}
+
+fn connect(record: &AgentRecord, timeout: Duration) -> Result<Client, String> {
+    let address = Address::parse(&record.info.address)?;
+    Client::connect(&address, record.token.clone(), Some(timeout)).map_err(|e| describe(e, timeout))
+}
+
+fn describe(err: ClientError, timeout: Duration) -> String {
+    match err {
+        ClientError::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            format!("no answer within {timeout:?}; the program may be stopped or stuck")
+        }
+        ClientError::Io(io) => format!("connection failed: {io} (did the program exit?)"),
+        ClientError::Protocol(msg) if msg.contains("closed") => {
+            "the program exited during the request".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The agents of the runtime folder, kept in step with its records.
+pub struct AgentPool {
+    dir: Mutex<PathBuf>,
+    links: Mutex<BTreeMap<u32, Arc<AgentLink>>>,
+    timeout: Mutex<Duration>,
+}
+
+impl AgentPool {
+    pub fn new(dir: PathBuf, timeout: Duration) -> AgentPool {
+        AgentPool {
+            dir: Mutex::new(dir),
+            links: Mutex::new(BTreeMap::new()),
+            timeout: Mutex::new(timeout),
+        }
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.dir.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Points the pool at another folder; links to agents not found there are dropped.
+    pub fn configure(&self, dir: PathBuf, timeout: Duration) {
+        *self.dir.lock().unwrap_or_else(|e| e.into_inner()) = dir;
+        *self.timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+        self.refresh();
+    }
+
+    /// Reads the records again: new agents get a link, gone or restarted ones lose theirs.
+    pub fn refresh(&self) -> Vec<Arc<AgentLink>> {
+        let records = discovery::list_agents(&self.dir());
+        let timeout = *self.timeout.lock().unwrap_or_else(|e| e.into_inner());
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = BTreeMap::new();
+        for record in records {
+            let pid = record.info.pid;
+            let link = match links.remove(&pid) {
+                Some(link) if link.record == record => link,
+                _ => AgentLink::spawn(record, timeout),
+            };
+            next.insert(pid, link);
+        }
+        *links = next;
+        links.values().cloned().collect()
+    }
+}
+
+/// Calls `on_change` whenever an agent record appears or disappears in `dir` (inotify and
+/// friends, no polling). The folder is created (private) if missing, so that it can be watched.
+pub fn watch(
+    dir: &Path,
+    on_change: impl Fn() + Send + 'static,
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    discovery::ensure_private_dir(dir).map_err(notify::Error::io)?;
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        let is_record = event
+            .paths
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "json"));
+        if is_record && !matches!(event.kind, notify::EventKind::Access(_)) {
+            on_change();
+        }
+    })?;
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}

@@ -1,0 +1,350 @@
+//! What each document shows: errors at their exact range, refusals on the definition's name,
+//! success hints, and one note when no program has the file loaded. Positions are char indices
+//! into the document, kept in step with its edits. No LSP types here.
+
+use ropey::Rope;
+use splice_protocol::Status;
+
+use crate::patching::{AgentOutcome, PatchReport};
+use crate::positions::agent_to_char;
+use crate::settings::SuccessHints;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+    Information,
+    Hint,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    Definition { key: String, pid: u32 },
+    Agent(u32),
+    Document,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub start: usize,
+    pub end: usize,
+    pub severity: Severity,
+    /// The status (`refused`, `error`, `patched`, `not-loaded`...).
+    pub code: String,
+    pub message: String,
+    owner: Owner,
+    /// The definition the note is about: editing it drops a success hint.
+    scope: (usize, usize),
+}
+
+#[derive(Debug, Default)]
+pub struct Notes {
+    notes: Vec<Note>,
+}
+
+impl Notes {
+    pub fn all(&self) -> &[Note] {
+        &self.notes
+    }
+
+    /// Replaces the notes of everything the attempt concerned with its results.
+    pub fn record(&mut self, rope: &Rope, report: &PatchReport, hints: SuccessHints) {
+        self.notes.retain(|n| n.owner != Owner::Document);
+        for outcome in &report.agents {
+            self.notes.retain(|n| n.owner != Owner::Agent(outcome.pid));
+            match &outcome.result {
+                Err(err) => self.notes.push(Note {
+                    start: 0,
+                    end: 0,
+                    severity: Severity::Warning,
+                    code: "error".into(),
+                    message: err.clone(),
+                    owner: Owner::Agent(outcome.pid),
+                    scope: (0, 0),
+                }),
+                Ok(_) => self.record_definitions(rope, outcome, hints),
+            }
+        }
+        if let Some(message) = not_loaded_message(report) {
+            self.notes.push(Note {
+                start: 0,
+                end: 0,
+                severity: Severity::Information,
+                code: Status::NotLoaded.as_str().into(),
+                message,
+                owner: Owner::Document,
+                scope: (0, 0),
+            });
+        }
+    }
+
+    fn record_definitions(&mut self, rope: &Rope, outcome: &AgentOutcome, hints: SuccessHints) {
+        let Ok(result) = &outcome.result else { return };
+        for (sent, answer) in outcome.sent.iter().zip(&result.definitions) {
+            let owner = Owner::Definition {
+                key: sent.key.clone(),
+                pid: outcome.pid,
+            };
+            self.notes.retain(|n| n.owner != owner);
+            let span = answer.span.map(|s| {
+                let start = agent_to_char(rope, s.line, s.column);
+                let end = agent_to_char(rope, s.end_line, s.end_column).max(start);
+                (start, end)
+            });
+            let on_name = (sent.name_start, sent.name_end);
+            let (severity, (start, end), message) = match answer.status {
+                Status::Error => (
+                    Severity::Error,
+                    span.unwrap_or(on_name),
+                    answer.message.clone(),
+                ),
+                Status::Refused => (Severity::Error, on_name, answer.message.clone()),
+                Status::Patched | Status::Added | Status::Reverted => {
+                    if hints == SuccessHints::Off {
+                        continue;
+                    }
+                    (Severity::Hint, on_name, success_message(outcome, answer))
+                }
+                Status::Unchanged | Status::NotLoaded => continue,
+            };
+            self.notes.push(Note {
+                start,
+                end,
+                severity,
+                code: answer.status.as_str().into(),
+                message,
+                owner,
+                scope: (sent.start, sent.end),
+            });
+        }
+    }
+
+    /// Keeps notes in place across an edit of `start..old_end` (now `start..new_end`) and drops
+    /// success hints of definitions it touched. Returns whether anything changed.
+    pub fn edited(&mut self, start: usize, old_end: usize, new_end: usize) -> bool {
+        let before = self.notes.clone();
+        let shift = |at: usize| -> usize {
+            if at >= old_end {
+                at - old_end + new_end
+            } else if at > start {
+                at.min(new_end).max(start)
+            } else {
+                at
+            }
+        };
+        self.notes.retain(|n| {
+            let touched = n.scope.0 <= old_end && start <= n.scope.1;
+            !(touched && n.severity == Severity::Hint)
+        });
+        for note in &mut self.notes {
+            note.start = shift(note.start);
+            note.end = shift(note.end).max(note.start);
+            note.scope = (shift(note.scope.0), shift(note.scope.1));
+        }
+        self.notes != before
+    }
+}
+
+fn success_message(outcome: &AgentOutcome, answer: &splice_protocol::DefinitionResult) -> String {
+    let verb = match answer.status {
+        Status::Added => "added",
+        Status::Reverted => "reverted",
+        _ => "patched",
+    };
+    let live = match answer.live_functions {
+        0 => String::new(),
+        1 => " · 1 live function".into(),
+        n => format!(" · {n} live functions"),
+    };
+    let extra = if answer.message.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", answer.message)
+    };
+    format!("{verb} in {}{live}{extra}", outcome.label)
+}
+
+/// One sentence when no running program has the file loaded (or none is running at all).
+pub fn not_loaded_message(report: &PatchReport) -> Option<String> {
+    let file = std::path::Path::new(&report.path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| report.path.clone());
+    if report.agents_found == 0 {
+        return Some(format!(
+            "{file} was not patched: no program is running with the splice agent (looked in {}); start one with `python -m splice app.py`",
+            report.runtime_dir
+        ));
+    }
+    let answered: Vec<&AgentOutcome> = report.agents.iter().filter(|a| a.result.is_ok()).collect();
+    let all_not_loaded = !answered.is_empty()
+        && answered.iter().all(
+            |a| matches!(&a.result, Ok(r) if r.modules.is_empty() && !r.definitions.is_empty()),
+        );
+    if !all_not_loaded {
+        return None;
+    }
+    let searched: Vec<&str> = report.agents.iter().map(|a| a.label.as_str()).collect();
+    Some(format!(
+        "{file} is not loaded by any running program; searched {}",
+        searched.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patching::{SentDefinition, Trigger};
+    use splice_protocol::{DefinitionResult, FileResult, Span};
+
+    fn sent(key: &str, name: (usize, usize), scope: (usize, usize)) -> SentDefinition {
+        SentDefinition {
+            key: key.into(),
+            qualname: key.split('#').next().unwrap().into(),
+            fingerprint: 0,
+            start: scope.0,
+            end: scope.1,
+            name_start: name.0,
+            name_end: name.1,
+        }
+    }
+
+    fn answer(status: Status, span: Option<Span>) -> DefinitionResult {
+        DefinitionResult {
+            qualname: String::new(),
+            status,
+            message: format!("{} message", status.as_str()),
+            span,
+            live_functions: 2,
+        }
+    }
+
+    fn report(
+        modules: &[&str],
+        answers: Vec<DefinitionResult>,
+        sent: Vec<SentDefinition>,
+    ) -> PatchReport {
+        PatchReport {
+            trigger: Trigger::Save,
+            path: "/x/app.py".into(),
+            runtime_dir: "/run".into(),
+            agents_found: 1,
+            agents: vec![AgentOutcome {
+                pid: 7,
+                label: "pid 7 (app.py)".into(),
+                started_at: 1.0,
+                result: Ok(FileResult {
+                    path: "/x/app.py".into(),
+                    modules: modules.iter().map(|m| m.to_string()).collect(),
+                    definitions: answers,
+                }),
+                sent,
+            }],
+        }
+    }
+
+    #[test]
+    fn notes_per_status() {
+        let rope = Rope::from_str("def f():\n    return (\n");
+        let span = Some(Span {
+            line: 2,
+            column: 11,
+            end_line: 2,
+            end_column: 12,
+        });
+        // status, span, expected (severity, start, end) or None
+        let cases = [
+            (Status::Error, span, Some((Severity::Error, 20, 21))),
+            (Status::Error, None, Some((Severity::Error, 4, 5))),
+            (Status::Refused, span, Some((Severity::Error, 4, 5))),
+            (Status::Patched, None, Some((Severity::Hint, 4, 5))),
+            (Status::Unchanged, None, None),
+        ];
+        for (status, span, expected) in cases {
+            let mut notes = Notes::default();
+            let r = report(
+                &["__main__"],
+                vec![answer(status, span)],
+                vec![sent("f#0", (4, 5), (0, 22))],
+            );
+            notes.record(&rope, &r, SuccessHints::All);
+            let got = notes.all().first().map(|n| (n.severity, n.start, n.end));
+            assert_eq!(got, expected, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn success_hint_names_the_program_and_live_functions() {
+        let rope = Rope::from_str("def f():\n    pass\n");
+        let mut notes = Notes::default();
+        let r = report(
+            &["__main__"],
+            vec![DefinitionResult {
+                message: String::new(),
+                ..answer(Status::Patched, None)
+            }],
+            vec![sent("f#0", (4, 5), (0, 17))],
+        );
+        notes.record(&rope, &r, SuccessHints::All);
+        assert_eq!(
+            notes.all()[0].message,
+            "patched in pid 7 (app.py) · 2 live functions"
+        );
+    }
+
+    #[test]
+    fn later_success_clears_earlier_error_and_edits_drop_hints() {
+        let rope = Rope::from_str("def f():\n    pass\n");
+        let mut notes = Notes::default();
+        let f = || vec![sent("f#0", (4, 5), (0, 17))];
+        notes.record(
+            &rope,
+            &report(&["__main__"], vec![answer(Status::Error, None)], f()),
+            SuccessHints::All,
+        );
+        assert_eq!(notes.all()[0].severity, Severity::Error);
+        notes.record(
+            &rope,
+            &report(&["__main__"], vec![answer(Status::Patched, None)], f()),
+            SuccessHints::All,
+        );
+        assert_eq!(notes.all().len(), 1);
+        assert_eq!(notes.all()[0].severity, Severity::Hint);
+        assert!(notes.edited(12, 12, 13));
+        assert!(notes.all().is_empty());
+    }
+
+    #[test]
+    fn not_loaded_gets_one_document_note() {
+        let rope = Rope::from_str("def f():\n    pass\n");
+        let mut notes = Notes::default();
+        let r = report(
+            &[],
+            vec![answer(Status::NotLoaded, None)],
+            vec![sent("f#0", (4, 5), (0, 17))],
+        );
+        notes.record(&rope, &r, SuccessHints::All);
+        assert_eq!(notes.all().len(), 1);
+        assert_eq!(notes.all()[0].code, "not-loaded");
+        assert!(notes.all()[0].message.contains("searched pid 7 (app.py)"));
+    }
+
+    #[test]
+    fn notes_shift_with_edits_before_them() {
+        let rope = Rope::from_str("x = 1\ndef f():\n    return (\n");
+        let mut notes = Notes::default();
+        notes.record(
+            &rope,
+            &report(
+                &["__main__"],
+                vec![answer(Status::Refused, None)],
+                vec![sent("f#0", (10, 11), (6, 28))],
+            ),
+            SuccessHints::All,
+        );
+        notes.edited(0, 0, 3);
+        assert_eq!((notes.all()[0].start, notes.all()[0].end), (13, 14));
+        notes.edited(0, 3, 0);
+        assert_eq!((notes.all()[0].start, notes.all()[0].end), (10, 11));
+    }
+}

@@ -1,0 +1,351 @@
+//! The LSP handlers: each converts its parameters, calls the session and converts back.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer};
+
+use crate::diagnostics::not_loaded_message;
+use crate::document::Change;
+use crate::lsp::convert;
+use crate::lsp::ext::{self, AgentListing, PositionArgs, UriArgs};
+use crate::patching::Trigger;
+use crate::positions::Encoding;
+use crate::session::{Selection, Session};
+use crate::settings::Settings;
+
+pub struct Backend {
+    client: Client,
+    session: OnceLock<Arc<Session>>,
+    encoding: OnceLock<Encoding>,
+    watcher: Mutex<Option<notify::RecommendedWatcher>>,
+}
+
+fn key(uri: &Uri) -> String {
+    uri.as_str().to_owned()
+}
+
+fn path_of(uri: &Uri) -> Result<String> {
+    uri.to_file_path()
+        .map(|p| p.display().to_string())
+        .ok_or_else(|| Error::invalid_params(format!("{} is not a file", uri.as_str())))
+}
+
+fn args<T: serde::de::DeserializeOwned>(arguments: Vec<Value>) -> Result<T> {
+    let first = arguments.into_iter().next().unwrap_or(Value::Null);
+    serde_json::from_value(first).map_err(|e| Error::invalid_params(e.to_string()))
+}
+
+impl Backend {
+    pub fn new(client: Client) -> Backend {
+        Backend {
+            client,
+            session: OnceLock::new(),
+            encoding: OnceLock::new(),
+            watcher: Mutex::new(None),
+        }
+    }
+
+    fn session(&self) -> Result<&Arc<Session>> {
+        self.session.get().ok_or_else(|| Error::invalid_request())
+    }
+
+    fn encoding(&self) -> Encoding {
+        *self.encoding.get().unwrap_or(&Encoding::Utf16)
+    }
+
+    async fn publish(&self, uri: &Uri) {
+        let Ok(session) = self.session() else { return };
+        let encoding = self.encoding();
+        let version = session.with_document(&key(uri), |d| d.version);
+        let (rope, notes) = session.notes(&key(uri));
+        let diagnostics = notes
+            .iter()
+            .map(|n| convert::diagnostic(&rope, n, encoding))
+            .collect();
+        self.client
+            .publish_diagnostics(uri.clone(), diagnostics, version)
+            .await;
+    }
+
+    /// One attempt: patch, publish diagnostics, notify `splice/patchResult`, return its params.
+    async fn patch(&self, uri: &Uri, selection: Selection, trigger: Trigger) -> Result<Value> {
+        let session = self.session()?.clone();
+        let path = path_of(uri)?;
+        let (report, rope) = session
+            .patch(&key(uri), &path, selection, trigger)
+            .await
+            .map_err(Error::invalid_params)?;
+        self.report(uri, report, rope).await
+    }
+
+    async fn report(
+        &self,
+        uri: &Uri,
+        report: crate::patching::PatchReport,
+        rope: ropey::Rope,
+    ) -> Result<Value> {
+        let params = convert::patch_result(
+            uri.clone(),
+            &rope,
+            &report,
+            not_loaded_message(&report),
+            self.encoding(),
+        );
+        self.publish(uri).await;
+        self.client
+            .send_notification::<ext::PatchResult>(params.clone())
+            .await;
+        serde_json::to_value(params).map_err(|e| Error::invalid_params(e.to_string()))
+    }
+
+    fn char_at(&self, uri: &Uri, position: Position) -> Result<usize> {
+        let encoding = self.encoding();
+        self.session()?
+            .with_document(&key(uri), |d| convert::char_of(&d.rope, position, encoding))
+            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))
+    }
+
+    fn watch(&self, session: &Arc<Session>) {
+        let dir = session.pool.dir();
+        let weak = Arc::downgrade(session);
+        match crate::agents::watch(&dir, move || {
+            if let Some(session) = weak.upgrade() {
+                session.pool.refresh();
+            }
+        }) {
+            Ok(watcher) => *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher),
+            Err(err) => tracing::warn!("cannot watch {}: {err}", dir.display()),
+        }
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let offered = params
+            .capabilities
+            .general
+            .as_ref()
+            .and_then(|g| g.position_encodings.clone())
+            .unwrap_or_default();
+        let encoding = if offered.contains(&PositionEncodingKind::UTF8) {
+            Encoding::Utf8
+        } else {
+            Encoding::Utf16
+        };
+        let _ = self.encoding.set(encoding);
+        let settings = match params.initialization_options.as_ref() {
+            Some(options) => Settings::from_json(options).unwrap_or_else(|err| {
+                tracing::warn!("{err}; using defaults");
+                Settings::default()
+            }),
+            None => Settings::default(),
+        };
+        let mut workspace: Vec<PathBuf> = params
+            .workspace_folders
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| f.uri.to_file_path().map(|p| p.into_owned()))
+            .collect();
+        #[allow(deprecated)]
+        if let Some(root) = params.root_uri.as_ref().and_then(|u| u.to_file_path()) {
+            workspace.push(root.into_owned());
+        }
+        let session = Arc::new(Session::new(settings, workspace));
+        let _ = self.session.set(session);
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                position_encoding: Some(convert::encoding_kind(encoding)),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                            include_text: Some(false),
+                        })),
+                        ..TextDocumentSyncOptions::default()
+                    },
+                )),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
+                    ..ExecuteCommandOptions::default()
+                }),
+                ..ServerCapabilities::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "splice-lsp".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        if let Ok(session) = self.session() {
+            let session = session.clone();
+            self.watch(&session);
+            session.pool.refresh();
+        }
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let doc = params.text_document;
+        if let Ok(session) = self.session() {
+            session.open(&key(&doc.uri), &doc.text, doc.version);
+        }
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let Ok(session) = self.session() else { return };
+        let encoding = self.encoding();
+        let uri = params.text_document.uri;
+        // Applied under the document's lock before any await: edits never reorder.
+        let notes_changed = session.edit(&key(&uri), params.text_document.version, |doc| {
+            let mut ranges = Vec::new();
+            for change in &params.content_changes {
+                match change.range {
+                    None => {
+                        let old_len = doc.rope.len_chars();
+                        doc.replace_all(&change.text);
+                        ranges.push((0, old_len, doc.rope.len_chars()));
+                    }
+                    Some(range) => {
+                        let start = convert::char_of(&doc.rope, range.start, encoding);
+                        let end = convert::char_of(&doc.rope, range.end, encoding).max(start);
+                        let inserted = change.text.chars().count();
+                        doc.apply(Change {
+                            start,
+                            end,
+                            text: &change.text,
+                        });
+                        ranges.push((start, end, start + inserted));
+                    }
+                }
+            }
+            doc.reparse();
+            ranges
+        });
+        if notes_changed == Some(true) {
+            self.publish(&uri).await;
+        }
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        let Ok(session) = self.session() else { return };
+        if !session.settings().patch_on_save {
+            return;
+        }
+        let uri = params.text_document.uri;
+        if let Err(err) = self.patch(&uri, Selection::Changed, Trigger::Save).await {
+            tracing::warn!("patch on save of {}: {}", uri.as_str(), err.message);
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        if let Ok(session) = self.session() {
+            session.close(&key(&uri));
+        }
+        self.client.publish_diagnostics(uri, Vec::new(), None).await;
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let Ok(session) = self.session() else { return };
+        match Settings::from_json(&params.settings) {
+            Ok(settings) => {
+                let old_dir = session.pool.dir();
+                session.set_settings(settings);
+                if session.pool.dir() != old_dir {
+                    let session = session.clone();
+                    self.watch(&session);
+                }
+            }
+            Err(err) => {
+                self.client
+                    .show_message(MessageType::WARNING, format!("{err}; settings unchanged"))
+                    .await
+            }
+        }
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let uri = params.text_document.uri;
+        let at = self.char_at(&uri, params.range.start)?;
+        let Some(def) = self.session()?.innermost(&key(&uri), at) else {
+            return Ok(None);
+        };
+        let arguments = serde_json::to_value(PositionArgs {
+            uri: uri.clone(),
+            position: params.range.start,
+        })
+        .map_err(|e| Error::invalid_params(e.to_string()))?;
+        let title = format!("Patch function '{}'", def.qualname);
+        Ok(Some(vec![CodeActionOrCommand::CodeAction(CodeAction {
+            title: title.clone(),
+            kind: Some(CodeActionKind::new("source.splice.patchFunction")),
+            command: Some(Command {
+                title,
+                command: ext::PATCH_FUNCTION.into(),
+                arguments: Some(vec![arguments]),
+            }),
+            ..CodeAction::default()
+        })]))
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        let value = match params.command.as_str() {
+            ext::PATCH_FUNCTION => {
+                let PositionArgs { uri, position } = args(params.arguments)?;
+                let at = self.char_at(&uri, position)?;
+                self.patch(&uri, Selection::At(at), Trigger::PatchFunction)
+                    .await?
+            }
+            ext::PATCH_FILE => {
+                let UriArgs { uri } = args(params.arguments)?;
+                self.patch(&uri, Selection::All, Trigger::PatchFile).await?
+            }
+            ext::REVERT_FUNCTION => {
+                let PositionArgs { uri, position } = args(params.arguments)?;
+                let at = self.char_at(&uri, position)?;
+                let session = self.session()?.clone();
+                let (report, rope) = session
+                    .revert(&key(&uri), &path_of(&uri)?, at)
+                    .await
+                    .map_err(Error::invalid_params)?;
+                self.report(&uri, report, rope).await?
+            }
+            ext::LIST_AGENTS => {
+                let listing: Vec<AgentListing> = self
+                    .session()?
+                    .agent_records()
+                    .into_iter()
+                    .map(|r| AgentListing {
+                        pid: r.info.pid,
+                        program: crate::agents::program_name(&r.info.argv),
+                        argv: r.info.argv,
+                        cwd: r.info.cwd,
+                        python_version: r.info.python_version,
+                        address: r.info.address,
+                        started_at: r.info.started_at,
+                    })
+                    .collect();
+                serde_json::to_value(listing).map_err(|e| Error::invalid_params(e.to_string()))?
+            }
+            other => {
+                return Err(Error::invalid_params(format!(
+                    "unknown command {other}; splice-lsp offers {}",
+                    ext::COMMANDS.join(", ")
+                )))
+            }
+        };
+        Ok(Some(value))
+    }
+}

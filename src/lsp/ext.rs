@@ -1,0 +1,77 @@
+//! Splice's own part of the LSP surface: the `splice/patchResult` notification and the
+//! arguments and results of the `splice.*` commands, typed once.
+
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::{Position, Range, Uri};
+
+pub const PATCH_FUNCTION: &str = "splice.patchFunction";
+pub const PATCH_FILE: &str = "splice.patchFile";
+pub const REVERT_FUNCTION: &str = "splice.revertFunction";
+pub const LIST_AGENTS: &str = "splice.listAgents";
+pub const COMMANDS: [&str; 4] = [PATCH_FUNCTION, PATCH_FILE, REVERT_FUNCTION, LIST_AGENTS];
+
+/// Sent after every patch attempt; editors build their status display on it.
+pub enum PatchResult {}
+
+impl Notification for PatchResult {
+    type Params = PatchResultParams;
+    const METHOD: &'static str = "splice/patchResult";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchResultParams {
+    pub uri: Uri,
+    pub trigger: String,
+    pub agents: Vec<AgentReport>,
+    /// Set when no running program has the file loaded, or none runs at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_loaded: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentReport {
+    pub pid: u32,
+    pub program: String,
+    pub modules: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub definitions: Vec<DefinitionReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionReport {
+    pub qualname: String,
+    pub status: String,
+    pub message: String,
+    pub range: Option<Range>,
+    pub live_functions: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PositionArgs {
+    pub uri: Uri,
+    pub position: Position,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UriArgs {
+    pub uri: Uri,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentListing {
+    pub pid: u32,
+    pub program: String,
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub python_version: String,
+    pub address: String,
+    pub started_at: f64,
+}

@@ -1,0 +1,374 @@
+//! Python structure from tree-sitter: every `def`, `async def` and `class` with the qualified
+//! name CPython gives it, its range, decorators, the source that compiles it in context, and
+//! a fingerprint of that source. A syntax error inside one definition leaves the others.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use ropey::Rope;
+use tree_sitter::{Node, Tree};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefKind {
+    Function,
+    Class,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyDefinition {
+    pub qualname: String,
+    pub kind: DefKind,
+    /// Char range of the definition, decorators included.
+    pub start: usize,
+    pub end: usize,
+    /// Char range of its name.
+    pub name_start: usize,
+    pub name_end: usize,
+    pub decorators: Vec<String>,
+    /// Zero-based line of the `def`/`class` keyword.
+    pub line: usize,
+    /// Compilable text with the definition at its real lines: headers of enclosing classes,
+    /// or the whole enclosing function, every other line blank.
+    pub context: String,
+    pub fingerprint: u64,
+    /// Whether tree-sitter found a syntax error inside it.
+    pub has_error: bool,
+}
+
+impl PyDefinition {
+    /// Tells apart definitions sharing a qualified name (a property's getter and setter).
+    pub fn key(&self, occurrence: usize) -> String {
+        format!("{}#{occurrence}", self.qualname)
+    }
+}
+
+enum Enclosing<'t> {
+    Class { first_row: usize, last_row: usize },
+    Block { row: usize, indent: usize },
+    Function(Node<'t>),
+}
+
+struct Indexer<'a> {
+    rope: &'a Rope,
+    lines: Vec<String>,
+    found: Vec<PyDefinition>,
+}
+
+const COMPOUND: &[&str] = &[
+    "if_statement",
+    "for_statement",
+    "while_statement",
+    "try_statement",
+    "with_statement",
+    "match_statement",
+];
+const CLAUSES: &[&str] = &[
+    "block",
+    "else_clause",
+    "elif_clause",
+    "except_clause",
+    "except_group_clause",
+    "finally_clause",
+    "case_clause",
+    "ERROR",
+];
+
+/// Every definition of the file, outer before inner, in text order.
+pub fn definitions(tree: &Tree, rope: &Rope) -> Vec<PyDefinition> {
+    let mut indexer = Indexer {
+        rope,
+        lines: rope.lines().map(|l| l.to_string()).collect(),
+        found: Vec::new(),
+    };
+    let mut chain = Vec::new();
+    indexer.visit(tree.root_node(), "", &mut chain);
+    indexer.found
+}
+
+impl<'a> Indexer<'a> {
+    fn text(&self, node: Node<'_>) -> String {
+        let start = self.rope.byte_to_char(node.start_byte());
+        let end = self.rope.byte_to_char(node.end_byte());
+        self.rope.slice(start..end).to_string()
+    }
+
+    fn visit<'t>(&mut self, node: Node<'t>, prefix: &str, chain: &mut Vec<Enclosing<'t>>) {
+        let mut cursor = node.walk();
+        let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
+        for child in children {
+            match child.kind() {
+                "decorated_definition" => {
+                    if let Some(def) = child.child_by_field_name("definition") {
+                        self.definition(child, def, prefix, chain);
+                    }
+                }
+                "function_definition" | "class_definition" => {
+                    self.definition(child, child, prefix, chain)
+                }
+                kind if COMPOUND.contains(&kind) => {
+                    let row = child.start_position().row;
+                    chain.push(Enclosing::Block {
+                        row,
+                        indent: child.start_position().column,
+                    });
+                    self.visit(child, prefix, chain);
+                    chain.pop();
+                }
+                kind if CLAUSES.contains(&kind) => self.visit(child, prefix, chain),
+                _ => {}
+            }
+        }
+    }
+
+    fn definition<'t>(
+        &mut self,
+        outer: Node<'t>,
+        def: Node<'t>,
+        prefix: &str,
+        chain: &mut Vec<Enclosing<'t>>,
+    ) {
+        let Some(name_node) = def.child_by_field_name("name") else {
+            return;
+        };
+        let name = self.text(name_node);
+        let qualname = format!("{prefix}{name}");
+        let kind = if def.kind() == "class_definition" {
+            DefKind::Class
+        } else {
+            DefKind::Function
+        };
+        let decorators = if outer.kind() == "decorated_definition" {
+            let mut cursor = outer.walk();
+            outer
+                .named_children(&mut cursor)
+                .filter(|n| n.kind() == "decorator")
+                .map(|n| self.text(n).trim_start_matches('@').trim().to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let context = self.context(outer, chain);
+        let mut hasher = DefaultHasher::new();
+        match kind {
+            // A class's own body is never run again: only a new or renamed class matters, and
+            // its methods are definitions of their own.
+            DefKind::Class => (qualname.as_str(), def.start_position().row).hash(&mut hasher),
+            DefKind::Function => context.hash(&mut hasher),
+        }
+        self.found.push(PyDefinition {
+            qualname: qualname.clone(),
+            kind,
+            start: self.rope.byte_to_char(outer.start_byte()),
+            end: self.rope.byte_to_char(outer.end_byte()),
+            name_start: self.rope.byte_to_char(name_node.start_byte()),
+            name_end: self.rope.byte_to_char(name_node.end_byte()),
+            decorators,
+            line: def.start_position().row,
+            context,
+            fingerprint: hasher.finish(),
+            has_error: outer.has_error(),
+        });
+        let Some(body) = def.child_by_field_name("body") else {
+            return;
+        };
+        let (inner_prefix, enclosing) = match kind {
+            DefKind::Function => (format!("{qualname}.<locals>."), Enclosing::Function(outer)),
+            DefKind::Class => {
+                let first_row = def.start_position().row;
+                let body_row = body.start_position().row;
+                let last_row = if body_row > first_row {
+                    body_row - 1
+                } else {
+                    first_row
+                };
+                (
+                    format!("{qualname}."),
+                    Enclosing::Class {
+                        first_row,
+                        last_row,
+                    },
+                )
+            }
+        };
+        chain.push(enclosing);
+        self.visit(body, &inner_prefix, chain);
+        chain.pop();
+    }
+
+    fn context(&self, outer: Node<'_>, chain: &[Enclosing<'_>]) -> String {
+        let mut out: Vec<String> = vec![String::new(); self.lines.len()];
+        let copy = |out: &mut Vec<String>, node: Node<'_>| {
+            let (first, last) = rows(node);
+            for row in first..=last.min(self.lines.len().saturating_sub(1)) {
+                out[row] = self.lines[row].trim_end_matches(['\n', '\r']).to_owned();
+            }
+        };
+        let mut copied_until = None;
+        for enclosing in chain {
+            match enclosing {
+                Enclosing::Function(node) => {
+                    // A function's free variables depend on its whole enclosing function.
+                    copy(&mut out, *node);
+                    copied_until = Some(rows(*node).1);
+                    break;
+                }
+                Enclosing::Class {
+                    first_row,
+                    last_row,
+                } => {
+                    for row in *first_row..=*last_row {
+                        out[row] = self.lines[row].trim_end_matches(['\n', '\r']).to_owned();
+                    }
+                }
+                Enclosing::Block { row, indent } => {
+                    // Any opener keeps the definition indented where it is.
+                    out[*row] = format!("{}if True:", " ".repeat(*indent));
+                }
+            }
+        }
+        let last = copied_until.unwrap_or_else(|| {
+            copy(&mut out, outer);
+            rows(outer).1
+        });
+        out.truncate(last + 1);
+        let mut text = out.join("\n");
+        text.push('\n');
+        text
+    }
+}
+
+/// First and last row a node occupies (a node ending at column 0 ends on the row before).
+fn rows(node: Node<'_>) -> (usize, usize) {
+    let start = node.start_position().row;
+    let end = node.end_position();
+    let last = if end.column == 0 && end.row > start {
+        end.row - 1
+    } else {
+        end.row
+    };
+    (start, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(text: &str) -> Vec<PyDefinition> {
+        let mut parser = tree_sitter::Parser::new();
+        parser
+            .set_language(&tree_sitter_python::LANGUAGE.into())
+            .unwrap();
+        let tree = parser.parse(text, None).unwrap();
+        definitions(&tree, &Rope::from_str(text))
+    }
+
+    fn names(text: &str) -> Vec<String> {
+        index(text).into_iter().map(|d| d.qualname).collect()
+    }
+
+    #[test]
+    fn qualified_names_as_cpython_gives_them() {
+        let cases: &[(&str, &[&str])] = &[
+            ("def f():\n    pass\n", &["f"]),
+            ("async def f():\n    pass\n", &["f"]),
+            ("class A:\n    def m(self):\n        pass\n", &["A", "A.m"]),
+            (
+                "class A:\n    class B:\n        def m(self):\n            pass\n",
+                &["A", "A.B", "A.B.m"],
+            ),
+            (
+                "def outer():\n    def inner():\n        pass\n    return inner\n",
+                &["outer", "outer.<locals>.inner"],
+            ),
+            (
+                "def f():\n    class C:\n        def m(self):\n            pass\n",
+                &["f", "f.<locals>.C", "f.<locals>.C.m"],
+            ),
+            (
+                "import sys\nif sys.version_info > (3,):\n    def f():\n        pass\nelse:\n    def g():\n        pass\n",
+                &["f", "g"],
+            ),
+            (
+                "try:\n    import x\nexcept ImportError:\n    def f():\n        pass\n",
+                &["f"],
+            ),
+            ("@decorator\ndef f():\n    pass\n", &["f"]),
+            (
+                "class A:\n    @property\n    def x(self):\n        return 1\n    @x.setter\n    def x(self, v):\n        pass\n",
+                &["A", "A.x", "A.x"],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(&names(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn syntax_error_in_one_definition_keeps_the_others() {
+        let text = "def good():\n    return 1\n\ndef bad(:\n    return (\n\ndef also_good():\n    return 2\n";
+        let defs = index(text);
+        let names: Vec<&str> = defs.iter().map(|d| d.qualname.as_str()).collect();
+        assert!(names.contains(&"good"), "{names:?}");
+        assert!(names.contains(&"also_good"), "{names:?}");
+        let good = defs.iter().find(|d| d.qualname == "good").unwrap();
+        assert!(!good.has_error);
+        assert_eq!(good.context, "def good():\n    return 1\n");
+    }
+
+    #[test]
+    fn contexts_hold_definitions_at_their_real_lines() {
+        // text, qualname, expected context
+        let cases: &[(&str, &str, &str)] = &[
+            ("x = 1\n\ndef f():\n    return x\n", "f", "\n\ndef f():\n    return x\n"),
+            (
+                "class A(Base):\n    y = 1\n\n    @staticmethod\n    def s():\n        return 2\n",
+                "A.s",
+                "class A(Base):\n\n\n    @staticmethod\n    def s():\n        return 2\n",
+            ),
+            (
+                "class A:\n    @dec\n    def first(self):\n        pass\n    def m(self):\n        pass\n",
+                "A.m",
+                "class A:\n\n\n\n    def m(self):\n        pass\n",
+            ),
+            (
+                "def outer(n):\n    k = 2\n    def inner():\n        return n\n    return inner\n",
+                "outer.<locals>.inner",
+                "def outer(n):\n    k = 2\n    def inner():\n        return n\n    return inner\n",
+            ),
+            (
+                "if True:\n    pass\nelse:\n    def g():\n        pass\n",
+                "g",
+                "if True:\n\n\n    def g():\n        pass\n",
+            ),
+            (
+                "def f():\r\n    return 1\r\n",
+                "f",
+                "def f():\n    return 1\n",
+            ),
+        ];
+        for (text, qualname, expected) in cases {
+            let defs = index(text);
+            let def = defs.iter().find(|d| d.qualname == *qualname).unwrap();
+            assert_eq!(&def.context, expected, "{qualname} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_change_with_text_and_position() {
+        let fp = |text: &str| index(text)[0].fingerprint;
+        let base = fp("def f():\n    return 1\n");
+        assert_eq!(base, fp("def f():\n    return 1\n\nx = 2\n"));
+        assert_ne!(base, fp("def f():\n    return 2\n"));
+        assert_ne!(base, fp("\ndef f():\n    return 1\n"));
+    }
+
+    #[test]
+    fn ranges_and_decorators() {
+        let text = "@a.b(1)\n@c\ndef é():\n    pass\n";
+        let def = &index(text)[0];
+        assert_eq!(def.decorators, vec!["a.b(1)", "c"]);
+        assert_eq!(def.start, 0);
+        assert_eq!(def.line, 2);
+        assert_eq!((def.name_start, def.name_end), (15, 16));
+    }
+}

@@ -1,0 +1,286 @@
+//! The server's state and every operation on it, as plain functions of plain values: open
+//! buffers, what runs in which agent, the notes each document shows. The LSP layer only
+//! converts to and from these.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ropey::Rope;
+use splice_protocol::discovery::AgentRecord;
+use splice_protocol::{Call, FileResult, RevertParams};
+
+use crate::agents::{AgentLink, AgentPool};
+use crate::diagnostics::Notes;
+use crate::document::Document;
+use crate::patching::{self, AgentOutcome, Baselines, PatchReport, SentDefinition, Trigger};
+use crate::python_index::PyDefinition;
+use crate::settings::{AgentScope, Settings};
+
+/// Which definitions of a document an attempt sends.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection {
+    /// Those changed since each agent last took them (on save).
+    Changed,
+    /// All of them; agents answer `unchanged` for what they already run.
+    All,
+    /// The innermost function around this char index.
+    At(usize),
+}
+
+pub struct Session {
+    docs: Mutex<HashMap<String, Document>>,
+    notes: Mutex<HashMap<String, Notes>>,
+    baselines: Mutex<Baselines>,
+    settings: Mutex<Settings>,
+    workspace: Mutex<Vec<PathBuf>>,
+    pub pool: AgentPool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Session {
+    pub fn new(settings: Settings, workspace: Vec<PathBuf>) -> Session {
+        let pool = AgentPool::new(settings.runtime_dir(), settings.request_timeout());
+        Session {
+            docs: Mutex::new(HashMap::new()),
+            notes: Mutex::new(HashMap::new()),
+            baselines: Mutex::new(Baselines::default()),
+            settings: Mutex::new(settings),
+            workspace: Mutex::new(workspace),
+            pool,
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    pub fn set_settings(&self, settings: Settings) {
+        self.pool
+            .configure(settings.runtime_dir(), settings.request_timeout());
+        *lock(&self.settings) = settings;
+    }
+
+    pub fn open(&self, key: &str, text: &str, version: i32) {
+        lock(&self.docs).insert(key.to_owned(), Document::new(text, version));
+    }
+
+    pub fn close(&self, key: &str) {
+        lock(&self.docs).remove(key);
+        lock(&self.notes).remove(key);
+    }
+
+    /// Runs `edit` on the document under its lock (edits apply strictly in order) and keeps the
+    /// notes in step with the char ranges it reports as `(start, old_end, new_end)`. Returns
+    /// whether the notes changed, or `None` for a document that is not open.
+    pub fn edit(
+        &self,
+        key: &str,
+        version: i32,
+        edit: impl FnOnce(&mut Document) -> Vec<(usize, usize, usize)>,
+    ) -> Option<bool> {
+        let mut docs = lock(&self.docs);
+        let doc = docs.get_mut(key)?;
+        let ranges = edit(doc);
+        doc.version = version;
+        let mut notes = lock(&self.notes);
+        let notes = notes.entry(key.to_owned()).or_default();
+        let mut changed = false;
+        for (start, old_end, new_end) in ranges {
+            changed |= notes.edited(start, old_end, new_end);
+        }
+        Some(changed)
+    }
+
+    pub fn with_document<R>(&self, key: &str, f: impl FnOnce(&Document) -> R) -> Option<R> {
+        lock(&self.docs).get(key).map(f)
+    }
+
+    /// The document's notes with its current text, to convert together.
+    pub fn notes(&self, key: &str) -> (Rope, Vec<crate::diagnostics::Note>) {
+        let rope = self
+            .with_document(key, |d| d.rope.clone())
+            .unwrap_or_default();
+        let notes = lock(&self.notes)
+            .get(key)
+            .map(|n| n.all().to_vec())
+            .unwrap_or_default();
+        (rope, notes)
+    }
+
+    pub fn innermost(&self, key: &str, at: usize) -> Option<PyDefinition> {
+        self.with_document(key, |doc| {
+            patching::innermost_at(&doc.definitions(), at).map(|(_, d)| d.clone())
+        })?
+    }
+
+    /// Live agents this session patches, by the `agents` setting.
+    pub fn agents(&self) -> Vec<Arc<AgentLink>> {
+        let settings = self.settings();
+        let workspace = lock(&self.workspace).clone();
+        let links = self.pool.refresh();
+        let alive: Vec<(u32, f64)> = links
+            .iter()
+            .map(|l| (l.pid(), l.record.info.started_at))
+            .collect();
+        lock(&self.baselines).retain_agents(&alive);
+        links
+            .into_iter()
+            .filter(|link| match settings.agents {
+                AgentScope::All => true,
+                AgentScope::Pids => settings.pids.contains(&link.pid()),
+                AgentScope::Workspace => {
+                    let cwd = Path::new(&link.record.info.cwd);
+                    workspace.iter().any(|root| cwd.starts_with(root))
+                }
+            })
+            .collect()
+    }
+
+    pub fn agent_records(&self) -> Vec<AgentRecord> {
+        self.agents().iter().map(|l| l.record.clone()).collect()
+    }
+
+    /// Sends the selected definitions of an open document to every agent, records what runs
+    /// where and what the document shows, and reports. The document's text is taken before
+    /// any wait, so later edits do not mix into this attempt.
+    pub async fn patch(
+        &self,
+        key: &str,
+        path: &str,
+        selection: Selection,
+        trigger: Trigger,
+    ) -> Result<(PatchReport, Rope), String> {
+        let (text, rope, defs) = self
+            .with_document(key, |d| (d.text(), d.rope.clone(), d.definitions()))
+            .ok_or_else(|| format!("{path} is not open"))?;
+        if let Selection::At(at) = selection {
+            if patching::innermost_at(&defs, at).is_none() {
+                return Err("no function at the cursor".into());
+            }
+        }
+        let links = self.agents();
+        let found = links.len();
+        let mut tasks = Vec::new();
+        for link in links {
+            let selected = {
+                let baselines = lock(&self.baselines);
+                let baseline = baselines.get(link.pid(), link.record.info.started_at, path);
+                match selection {
+                    Selection::Changed => patching::changed(&defs, baseline),
+                    Selection::All => patching::keyed(&defs),
+                    Selection::At(at) => patching::innermost_at(&defs, at).into_iter().collect(),
+                }
+            };
+            if selected.is_empty() {
+                continue;
+            }
+            let (params, sent) = patching::request(path, &text, &selected);
+            tasks.push((
+                link.clone(),
+                sent,
+                tokio::spawn(async move { link.call(Call::Patch(params)).await }),
+            ));
+        }
+        let agents = collect(tasks).await;
+        Ok((self.finish(key, path, trigger, agents, found, &rope), rope))
+    }
+
+    /// Undoes the last patch of the function at `at` in every agent.
+    pub async fn revert(
+        &self,
+        key: &str,
+        path: &str,
+        at: usize,
+    ) -> Result<(PatchReport, Rope), String> {
+        let (rope, defs) = self
+            .with_document(key, |d| (d.rope.clone(), d.definitions()))
+            .ok_or_else(|| format!("{path} is not open"))?;
+        let selected: Vec<_> = patching::innermost_at(&defs, at).into_iter().collect();
+        let Some((_, def)) = selected.first() else {
+            return Err("no function at the cursor".into());
+        };
+        let qualname = def.qualname.clone();
+        let (_, sent) = patching::request(path, "", &selected);
+        let links = self.agents();
+        let found = links.len();
+        let mut tasks = Vec::new();
+        for link in links {
+            let call = Call::Revert(RevertParams {
+                path: path.to_owned(),
+                qualnames: vec![qualname.clone()],
+            });
+            tasks.push((
+                link.clone(),
+                sent.clone(),
+                tokio::spawn(async move { link.call(call).await }),
+            ));
+        }
+        let agents = collect(tasks).await;
+        Ok((
+            self.finish(key, path, Trigger::RevertFunction, agents, found, &rope),
+            rope,
+        ))
+    }
+
+    fn finish(
+        &self,
+        key: &str,
+        path: &str,
+        trigger: Trigger,
+        agents: Vec<AgentOutcome>,
+        agents_found: usize,
+        rope: &Rope,
+    ) -> PatchReport {
+        let report = PatchReport {
+            trigger,
+            path: path.to_owned(),
+            agents,
+            agents_found,
+            runtime_dir: self.pool.dir().display().to_string(),
+        };
+        {
+            let mut baselines = lock(&self.baselines);
+            for outcome in &report.agents {
+                baselines.record(outcome, path);
+            }
+        }
+        let hints = self.settings().success_hints;
+        lock(&self.notes)
+            .entry(key.to_owned())
+            .or_default()
+            .record(rope, &report, hints);
+        report
+    }
+}
+
+type Task = (
+    Arc<AgentLink>,
+    Vec<SentDefinition>,
+    tokio::task::JoinHandle<Result<serde_json::Value, String>>,
+);
+
+async fn collect(tasks: Vec<Task>) -> Vec<AgentOutcome> {
+    let mut outcomes = Vec::new();
+    for (link, sent, task) in tasks {
+        let answer = match task.await {
+            Ok(answer) => answer,
+            Err(err) => Err(format!("{}: {err}", link.label())),
+        };
+        let result = answer.and_then(|value| {
+            serde_json::from_value::<FileResult>(value)
+                .map_err(|err| format!("{}: unexpected answer: {err}", link.label()))
+        });
+        outcomes.push(AgentOutcome {
+            pid: link.pid(),
+            label: link.label(),
+            started_at: link.record.info.started_at,
+            result,
+            sent,
+        });
+    }
+    outcomes
+}
