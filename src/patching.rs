@@ -143,7 +143,7 @@ pub fn request(
             .iter()
             .map(|(_, def)| Definition {
                 qualname: def.qualname.clone(),
-                source: def.context.clone(),
+                source: def.context(),
             })
             .collect(),
     };

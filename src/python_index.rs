@@ -27,15 +27,39 @@ pub struct PyDefinition {
     pub decorators: Vec<String>,
     /// Zero-based line of the `def`/`class` keyword.
     pub line: usize,
-    /// Compilable text with the definition at its real lines: headers of enclosing classes,
-    /// or the whole enclosing function, every other line blank.
-    pub context: String,
+    /// The lines (zero-based row, text) that compile the definition in its context: headers
+    /// of enclosing classes, or the whole enclosing function. See `context()`.
+    pub context_rows: Vec<(usize, String)>,
     pub fingerprint: u64,
     /// Whether tree-sitter found a syntax error inside it.
     pub has_error: bool,
 }
 
 impl PyDefinition {
+    /// Compilable text with the definition at its real lines, every other line blank.
+    pub fn context(&self) -> String {
+        let last = self.context_rows.last().map_or(0, |(row, _)| *row);
+        let mut text = String::with_capacity(
+            last + self
+                .context_rows
+                .iter()
+                .map(|(_, l)| l.len())
+                .sum::<usize>()
+                + 1,
+        );
+        let mut row = 0;
+        for (at, line) in &self.context_rows {
+            while row < *at {
+                text.push('\n');
+                row += 1;
+            }
+            text.push_str(line);
+            text.push('\n');
+            row += 1;
+        }
+        text
+    }
+
     /// Tells apart definitions sharing a qualified name (a property's getter and setter).
     pub fn key(&self, occurrence: usize) -> String {
         format!("{}#{occurrence}", self.qualname)
@@ -147,13 +171,13 @@ impl<'a> Indexer<'a> {
         } else {
             Vec::new()
         };
-        let context = self.context(outer, chain);
+        let context_rows = self.context(outer, chain);
         let mut hasher = DefaultHasher::new();
         match kind {
             // A class's own body is never run again: only a new or renamed class matters, and
             // its methods are definitions of their own.
             DefKind::Class => (qualname.as_str(), def.start_position().row).hash(&mut hasher),
-            DefKind::Function => context.hash(&mut hasher),
+            DefKind::Function => context_rows.hash(&mut hasher),
         }
         self.found.push(PyDefinition {
             qualname: qualname.clone(),
@@ -164,7 +188,7 @@ impl<'a> Indexer<'a> {
             name_end: self.rope.byte_to_char(name_node.end_byte()),
             decorators,
             line: def.start_position().row,
-            context,
+            context_rows,
             fingerprint: hasher.finish(),
             has_error: outer.has_error(),
         });
@@ -195,45 +219,43 @@ impl<'a> Indexer<'a> {
         chain.pop();
     }
 
-    fn context(&self, outer: Node<'_>, chain: &[Enclosing<'_>]) -> String {
-        let mut out: Vec<String> = vec![String::new(); self.lines.len()];
-        let copy = |out: &mut Vec<String>, node: Node<'_>| {
-            let (first, last) = rows(node);
-            for row in first..=last.min(self.lines.len().saturating_sub(1)) {
-                out[row] = self.lines[row].trim_end_matches(['\n', '\r']).to_owned();
-            }
+    fn context(&self, outer: Node<'_>, chain: &[Enclosing<'_>]) -> Vec<(usize, String)> {
+        let line = |row: usize| -> String {
+            self.lines
+                .get(row)
+                .map(|l| l.trim_end_matches(['\n', '\r']).to_owned())
+                .unwrap_or_default()
         };
-        let mut copied_until = None;
+        let mut rows_out: Vec<(usize, String)> = Vec::new();
+        let copy = |rows_out: &mut Vec<(usize, String)>, node: Node<'_>| {
+            let (first, last) = rows(node);
+            rows_out.extend((first..=last).map(|row| (row, line(row))));
+        };
+        let mut inside_function = false;
         for enclosing in chain {
             match enclosing {
                 Enclosing::Function(node) => {
                     // A function's free variables depend on its whole enclosing function.
-                    copy(&mut out, *node);
-                    copied_until = Some(rows(*node).1);
+                    copy(&mut rows_out, *node);
+                    inside_function = true;
                     break;
                 }
                 Enclosing::Class {
                     first_row,
                     last_row,
-                } => {
-                    for row in *first_row..=*last_row {
-                        out[row] = self.lines[row].trim_end_matches(['\n', '\r']).to_owned();
-                    }
-                }
+                } => rows_out.extend((*first_row..=*last_row).map(|row| (row, line(row)))),
                 Enclosing::Block { row, indent } => {
                     // Any opener keeps the definition indented where it is.
-                    out[*row] = format!("{}if True:", " ".repeat(*indent));
+                    rows_out.push((*row, format!("{}if True:", " ".repeat(*indent))));
                 }
             }
         }
-        let last = copied_until.unwrap_or_else(|| {
-            copy(&mut out, outer);
-            rows(outer).1
-        });
-        out.truncate(last + 1);
-        let mut text = out.join("\n");
-        text.push('\n');
-        text
+        if !inside_function {
+            copy(&mut rows_out, outer);
+        }
+        rows_out.sort_by_key(|(row, _)| *row);
+        rows_out.dedup_by_key(|(row, _)| *row);
+        rows_out
     }
 }
 
@@ -312,7 +334,7 @@ mod tests {
         assert!(names.contains(&"also_good"), "{names:?}");
         let good = defs.iter().find(|d| d.qualname == "good").unwrap();
         assert!(!good.has_error);
-        assert_eq!(good.context, "def good():\n    return 1\n");
+        assert_eq!(good.context(), "def good():\n    return 1\n");
     }
 
     #[test]
@@ -349,7 +371,7 @@ mod tests {
         for (text, qualname, expected) in cases {
             let defs = index(text);
             let def = defs.iter().find(|d| d.qualname == *qualname).unwrap();
-            assert_eq!(&def.context, expected, "{qualname} in {text:?}");
+            assert_eq!(&def.context(), expected, "{qualname} in {text:?}");
         }
     }
 
