@@ -6,7 +6,7 @@ WHEEL_STAMP := dist/.built
 AGENT_SOURCES := $(shell find python/src python/splice crates/splice-protocol/src -type f) \
 	python/Cargo.toml python/pyproject.toml crates/splice-protocol/Cargo.toml Cargo.toml
 
-.PHONY: demo test test-rust test-agent lint bench-agent wheel clean
+.PHONY: demo test test-rust test-lsp test-agent lint bench-agent bench-lsp wheel server clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,20 @@ $(WHEEL_STAMP): $(AGENT_SOURCES) | $(PY)
 
 wheel: $(WHEEL_STAMP)
 
-demo: $(WHEEL_STAMP)
-	$(PY) examples/agent_demo.py
+server:
+	cargo build --release --bin splice-lsp
 
-test: test-rust test-agent
+demo: $(WHEEL_STAMP) server
+	$(PY) examples/demo.py
+
+test: test-rust test-lsp test-agent
 
 test-rust:
 	cargo test -p splice-protocol
+
+# Unit tests, then end to end against real programs running the agent from the wheel.
+test-lsp: $(WHEEL_STAMP)
+	SPLICE_TEST_PYTHON=$(abspath $(PY)) cargo test -p splice-lsp
 
 # The agent's tests on every CPython from 3.9 to 3.13 on this machine (3.11 is required).
 test-agent: $(WHEEL_STAMP)
@@ -42,6 +49,9 @@ lint: | $(PY)
 
 bench-agent: $(WHEEL_STAMP)
 	$(PY) bench/agent_bench.py
+
+bench-lsp: $(WHEEL_STAMP) server
+	$(PY) bench/lsp_bench.py
 
 clean:
 	rm -rf dist target .venv .venvs

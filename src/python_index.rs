@@ -76,6 +76,9 @@ struct Indexer<'a> {
     rope: &'a Rope,
     lines: Vec<String>,
     found: Vec<PyDefinition>,
+    /// Rows of the module's top-level imports. They go into every context: CPython compiles
+    /// calls on imported modules differently, and the code must compare equal to what runs.
+    import_rows: Vec<usize>,
 }
 
 const COMPOUND: &[&str] = &[
@@ -99,10 +102,26 @@ const CLAUSES: &[&str] = &[
 
 /// Every definition of the file, outer before inner, in text order.
 pub fn definitions(tree: &Tree, rope: &Rope) -> Vec<PyDefinition> {
+    let root = tree.root_node();
+    let mut cursor = root.walk();
+    let import_rows = root
+        .named_children(&mut cursor)
+        .filter(|n| {
+            matches!(
+                n.kind(),
+                "import_statement" | "import_from_statement" | "future_import_statement"
+            ) && !n.has_error()
+        })
+        .flat_map(|n| {
+            let (first, last) = rows(n);
+            first..=last
+        })
+        .collect();
     let mut indexer = Indexer {
         rope,
         lines: rope.lines().map(|l| l.to_string()).collect(),
         found: Vec::new(),
+        import_rows,
     };
     let mut chain = Vec::new();
     indexer.visit(tree.root_node(), "", &mut chain);
@@ -226,7 +245,8 @@ impl<'a> Indexer<'a> {
                 .map(|l| l.trim_end_matches(['\n', '\r']).to_owned())
                 .unwrap_or_default()
         };
-        let mut rows_out: Vec<(usize, String)> = Vec::new();
+        let mut rows_out: Vec<(usize, String)> =
+            self.import_rows.iter().map(|&row| (row, line(row))).collect();
         let copy = |rows_out: &mut Vec<(usize, String)>, node: Node<'_>| {
             let (first, last) = rows(node);
             rows_out.extend((first..=last).map(|row| (row, line(row))));
@@ -342,6 +362,11 @@ mod tests {
         // text, qualname, expected context
         let cases: &[(&str, &str, &str)] = &[
             ("x = 1\n\ndef f():\n    return x\n", "f", "\n\ndef f():\n    return x\n"),
+            (
+                "import time\nfrom os import (\n    path,\n)\nX = 1\ndef f():\n    time.sleep(0)\n",
+                "f",
+                "import time\nfrom os import (\n    path,\n)\n\ndef f():\n    time.sleep(0)\n",
+            ),
             (
                 "class A(Base):\n    y = 1\n\n    @staticmethod\n    def s():\n        return 2\n",
                 "A.s",

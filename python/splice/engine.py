@@ -217,7 +217,7 @@ class Engine:
         if not roots:
             if inner_path:
                 return Plan(outcome(qualname, "error", f"{root_qualname} is not loaded in the running program", span))
-            return self.prepare_added(ctx, qualname, container_parts, name, module_code, span)
+            return self.prepare_added(ctx, qualname, container_parts, name, module_code, tree, span)
 
         old_root = roots[0].__code__
         if inner_path:
@@ -327,13 +327,19 @@ class Engine:
         # The function reached through the module comes first: its code is the reference.
         return list(found.values()), caches, live_role
 
-    def prepare_added(self, ctx, qualname, container_parts, name, module_code, span) -> Plan:
+    def prepare_added(self, ctx, qualname, container_parts, name, module_code, tree, span) -> Plan:
         module = ctx.modules[0]
         container = resolve_container(module, container_parts)
         if container is None:
             owner = ".".join(container_parts)
             return Plan(outcome(qualname, "error", f"class {owner} is not defined in the running program", span))
-        body = find_path(module_code, container_parts) if container_parts else module_code
+        if container_parts:
+            body = find_path(module_code, container_parts)
+        else:
+            # The context's imports were there to compile alike; creating a function runs
+            # only its own statement.
+            tree.body = [stmt for stmt in tree.body if not isinstance(stmt, (ast.Import, ast.ImportFrom))]
+            body = compile(tree, ctx.filename, "exec", ctx.flags, dont_inherit=True)
         # A new method's decorators may use names of the class body.
         namespace: Dict[str, Any] = dict(vars(container)) if container_parts else {}
         try:

@@ -19,10 +19,13 @@ def definitions(text: str, qualnames: Optional[List[str]] = None) -> List[Dict[s
     classes, or the whole enclosing function, every other line blank."""
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
+    # CPython compiles calls on imported modules differently: the context keeps the imports so
+    # that unchanged code compares equal to what runs.
+    imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
     found = []
     for qualname, chain in _walk(tree.body, "", []):
         if qualnames is None or qualname in qualnames:
-            found.append({"qualname": qualname, "source": _context(lines, chain)})
+            found.append({"qualname": qualname, "source": _context(lines, imports + chain)})
     return found
 
 
@@ -49,6 +52,9 @@ def _context(lines: List[str], chain: List[ast.AST]) -> str:
             out[number - 1] = lines[number - 1] if lines[number - 1].endswith("\n") else lines[number - 1] + "\n"
 
     for node in chain:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            copy(node.lineno, node.end_lineno or node.lineno)
+            continue
         if isinstance(node, _FUNCTIONS) or node is chain[-1]:
             # A function's free variables depend on its whole enclosing function.
             first = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])

@@ -381,6 +381,26 @@ CASES = {
         [("'Fresh' in globals()", False, True)],
         {"Fresh": "added", "Fresh.m": "added"},
     ),
+    "code_calling_an_imported_module_compares_unchanged": (
+        """
+        import time
+        def wait():
+            time.sleep(0)
+            return 1
+        def other():
+            return 1
+        """,
+        """
+        import time
+        def wait():
+            time.sleep(0)
+            return 1
+        def other():
+            return 2
+        """,
+        [("other()", 1, 2)],
+        {"wait": "unchanged", "other": "patched"},
+    ),
     "function_becoming_generator_refused": (
         """
         def numbers():
