@@ -102,16 +102,8 @@ const CLAUSES: &[&str] = &[
 
 /// Every definition of the file, outer before inner, in text order.
 pub fn definitions(tree: &Tree, rope: &Rope) -> Vec<PyDefinition> {
-    let root = tree.root_node();
-    let mut cursor = root.walk();
-    let import_rows = root
-        .named_children(&mut cursor)
-        .filter(|n| {
-            matches!(
-                n.kind(),
-                "import_statement" | "import_from_statement" | "future_import_statement"
-            ) && !n.has_error()
-        })
+    let import_rows = top_level_imports(tree.root_node())
+        .into_iter()
         .flat_map(|n| {
             let (first, last) = rows(n);
             first..=last
@@ -279,6 +271,29 @@ impl<'a> Indexer<'a> {
     }
 }
 
+/// Intact imports at the top level, also those a syntax error further down wrapped into an
+/// ERROR node.
+fn top_level_imports(root: Node<'_>) -> Vec<Node<'_>> {
+    let mut found = Vec::new();
+    let mut cursor = root.walk();
+    for child in root.named_children(&mut cursor) {
+        match child.kind() {
+            "import_statement" | "import_from_statement" | "future_import_statement" => {
+                if !child.has_error() {
+                    found.push(child);
+                }
+            }
+            "ERROR" => found.extend(
+                top_level_imports(child)
+                    .into_iter()
+                    .filter(|n| n.start_position().column == 0),
+            ),
+            _ => {}
+        }
+    }
+    found
+}
+
 /// First and last row a node occupies (a node ending at column 0 ends on the row before).
 fn rows(node: Node<'_>) -> (usize, usize) {
     let start = node.start_position().row;
@@ -398,6 +413,13 @@ mod tests {
             let def = defs.iter().find(|d| d.qualname == *qualname).unwrap();
             assert_eq!(&def.context(), expected, "{qualname} in {text:?}");
         }
+    }
+
+    #[test]
+    fn syntax_error_below_keeps_fingerprints_above() {
+        let good = "import time\n\ndef f():\n    time.sleep(0)\n\ndef g():\n    return round(1, 2)\n";
+        let broken = good.replace("round(1, 2)", "round(1, 2");
+        assert_eq!(index(good)[0].fingerprint, index(&broken)[0].fingerprint);
     }
 
     #[test]
