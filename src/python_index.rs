@@ -237,8 +237,11 @@ impl<'a> Indexer<'a> {
                 .map(|l| l.trim_end_matches(['\n', '\r']).to_owned())
                 .unwrap_or_default()
         };
-        let mut rows_out: Vec<(usize, String)> =
-            self.import_rows.iter().map(|&row| (row, line(row))).collect();
+        let mut rows_out: Vec<(usize, String)> = self
+            .import_rows
+            .iter()
+            .map(|&row| (row, line(row)))
+            .collect();
         let copy = |rows_out: &mut Vec<(usize, String)>, node: Node<'_>| {
             let (first, last) = rows(node);
             rows_out.extend((first..=last).map(|row| (row, line(row))));
@@ -278,10 +281,10 @@ fn top_level_imports(root: Node<'_>) -> Vec<Node<'_>> {
     let mut cursor = root.walk();
     for child in root.named_children(&mut cursor) {
         match child.kind() {
-            "import_statement" | "import_from_statement" | "future_import_statement" => {
-                if !child.has_error() {
-                    found.push(child);
-                }
+            "import_statement" | "import_from_statement" | "future_import_statement"
+                if !child.has_error() =>
+            {
+                found.push(child)
             }
             "ERROR" => found.extend(
                 top_level_imports(child)
@@ -417,7 +420,8 @@ mod tests {
 
     #[test]
     fn syntax_error_below_keeps_fingerprints_above() {
-        let good = "import time\n\ndef f():\n    time.sleep(0)\n\ndef g():\n    return round(1, 2)\n";
+        let good =
+            "import time\n\ndef f():\n    time.sleep(0)\n\ndef g():\n    return round(1, 2)\n";
         let broken = good.replace("round(1, 2)", "round(1, 2");
         assert_eq!(index(good)[0].fingerprint, index(&broken)[0].fingerprint);
     }

@@ -6,12 +6,17 @@
 
 from __future__ import annotations
 
+import builtins
+import io
 import json
 import os
 import runpy
 import sys
-from types import TracebackType
-from typing import List, Optional
+from importlib.abc import Loader
+from importlib.machinery import SourceFileLoader, SourcelessFileLoader
+from pkgutil import get_importer, read_code
+from types import CodeType, ModuleType, TracebackType
+from typing import List, Optional, Tuple
 
 USAGE = """usage: python -m splice app.py [args ...]
        python -m splice -m pkg.mod [args ...]
@@ -25,7 +30,13 @@ SPLICE_LISTEN=tcp:PORT (listen on 127.0.0.1 with a token instead of a Unix socke
 def _strip_own_frames(tb: Optional[TracebackType]) -> Optional[TracebackType]:
     """Drops the frames of this runner and runpy, so that the traceback reads as if the program
     had been started directly."""
-    runner_files = {__file__, runpy.__file__}
+    # By the names their code carries: runpy is frozen from 3.11 on (`<frozen runpy>`).
+    runner_files = {
+        __file__,
+        _run.__code__.co_filename,
+        runpy.__file__,
+        runpy.run_path.__code__.co_filename,
+    }
     while tb is not None and tb.tb_frame.f_code.co_filename in runner_files:
         tb = tb.tb_next
     return tb
@@ -39,12 +50,54 @@ def _run(argv: List[str]) -> None:
         sys.path[0] = os.getcwd()
         _start_agent(sys.argv)
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
-    else:
-        path = argv[0]
-        sys.argv = list(argv)
-        sys.path[0] = os.path.dirname(os.path.abspath(path))
+        return
+    path = argv[0]
+    sys.argv = list(argv)
+    if get_importer(path) is not None:
+        # A folder or zip file holding a `__main__.py`: first on the path, as python does.
+        sys.path[0] = os.path.abspath(path)
         _start_agent(sys.argv)
-        runpy.run_path(path, run_name="__main__")
+        _fresh_main()
+        runpy._run_module_as_main("__main__", alter_argv=False)  # what python itself calls
+        return
+    # A script: its real folder (links resolved) first on the path, as `python app.py`.
+    sys.path[0] = os.path.dirname(os.path.realpath(path))
+    filename = os.path.abspath(path)
+    try:
+        code, loader = _read_script(filename)
+    except OSError as err:
+        print(
+            f"{sys.executable}: can't open file {filename!r}: [Errno {err.errno}] {err.strerror}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    _start_agent(sys.argv)
+    main = _fresh_main()
+    # An absolute `__file__` and code file names, as python gives since 3.9: they stay right
+    # when the program changes directory.
+    vars(main).update(__file__=filename, __cached__=None, __loader__=loader)
+    exec(code, vars(main))
+
+
+def _read_script(filename: str) -> Tuple[CodeType, Loader]:
+    """The code of a script, or of a compiled one (`app.pyc`), as `python app.py` reads it."""
+    with io.open_code(filename) as file:
+        code = read_code(file)
+    if code is not None:
+        return code, SourcelessFileLoader("__main__", filename)
+    with io.open_code(filename) as file:
+        # dont_inherit: this module's `from __future__` imports are not the program's.
+        code = compile(file.read(), filename, "exec", dont_inherit=True)
+    return code, SourceFileLoader("__main__", filename)
+
+
+def _fresh_main() -> ModuleType:
+    """A `__main__` module of the program's own, as python makes: it stays in `sys.modules`
+    after the program's code ends, for atexit handlers and pickling by reference."""
+    main = ModuleType("__main__")
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    return main
 
 
 def _start_agent(argv: List[str]) -> None:

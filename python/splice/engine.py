@@ -9,8 +9,8 @@ definition only to create one that did not exist.
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import json
 import linecache
@@ -183,7 +183,7 @@ class Engine:
         else:
             root_parts = parts
         root_qualname = ".".join(root_parts)
-        inner_path = code_path[len(root_parts):]
+        inner_path = code_path[len(root_parts) :]
         container_parts, name = root_parts[:-1], root_parts[-1]
 
         for i in range(1, len(parts)):
@@ -196,24 +196,34 @@ class Engine:
         role = decorator_role(node) if not inner_path else "function"
         roots, caches, live_role = self.live_roots(ctx, container_parts, name, root_qualname, role)
         if isinstance(node, ast.ClassDef) and live_role == "class":
-            return Plan(outcome(
-                qualname, "unchanged",
-                "class bodies are not run again; their methods are patched one by one", span,
-            ))
+            return Plan(
+                outcome(
+                    qualname,
+                    "unchanged",
+                    "class bodies are not run again; their methods are patched one by one",
+                    span,
+                )
+            )
         if not _compatible_roles(live_role, role):
-            return Plan(outcome(
-                qualname, "refused",
-                f"{qualname} was {_ROLE_TEXT[live_role]} and is now {_ROLE_TEXT[role]}: the class "
-                "attribute cannot change kind in place; restart the program to take this edit",
-                span,
-            ))
+            return Plan(
+                outcome(
+                    qualname,
+                    "refused",
+                    f"{qualname} was {_ROLE_TEXT[live_role]} and is now {_ROLE_TEXT[role]}: the class "
+                    "attribute cannot change kind in place; restart the program to take this edit",
+                    span,
+                )
+            )
         if not roots and live_role == "property":
-            return Plan(outcome(
-                qualname, "refused",
-                f"{qualname} adds an accessor to a live property, which cannot change in place; "
-                "restart the program to take this edit",
-                span,
-            ))
+            return Plan(
+                outcome(
+                    qualname,
+                    "refused",
+                    f"{qualname} adds an accessor to a live property, which cannot change in place; "
+                    "restart the program to take this edit",
+                    span,
+                )
+            )
         if not roots:
             if inner_path:
                 return Plan(outcome(qualname, "error", f"{root_qualname} is not loaded in the running program", span))
@@ -223,11 +233,14 @@ class Engine:
         if inner_path:
             old_code = find_path(old_root, inner_path)
             if old_code is None:
-                return Plan(outcome(
-                    qualname, "error",
-                    f"{qualname} is new inside {root_qualname}: patch {root_qualname} to create it",
-                    span,
-                ))
+                return Plan(
+                    outcome(
+                        qualname,
+                        "error",
+                        f"{qualname} is new inside {root_qualname}: patch {root_qualname} to create it",
+                        span,
+                    )
+                )
             if old_code.co_freevars == new_code.co_freevars:
                 new_root = replace_path(old_root, inner_path, new_code)
             else:
@@ -237,30 +250,39 @@ class Engine:
             old_code, new_root = old_root, new_code
 
         if kind(old_code) != kind(new_code):
-            return Plan(outcome(
-                qualname, "refused",
-                f"{qualname} was {kind(old_code)} and is now {kind(new_code)}: callers already "
-                "treat its results the old way; restart the program to take this edit",
-                span,
-            ))
+            return Plan(
+                outcome(
+                    qualname,
+                    "refused",
+                    f"{qualname} was {kind(old_code)} and is now {kind(new_code)}: callers already "
+                    "treat its results the old way; restart the program to take this edit",
+                    span,
+                )
+            )
         if roots[0].__code__.co_freevars != new_root.co_freevars:
-            return Plan(outcome(
-                qualname, "refused",
-                f"{qualname} {_closure_change(roots[0].__code__, new_root)}: a function's closure "
-                "cannot change in place; restart the program to take this edit",
-                span,
-            ))
+            return Plan(
+                outcome(
+                    qualname,
+                    "refused",
+                    f"{qualname} {_closure_change(roots[0].__code__, new_root)}: a function's closure "
+                    "cannot change in place; restart the program to take this edit",
+                    span,
+                )
+            )
 
         plan = Plan(outcome(qualname, "patched", "", span), snapshot=Snapshot())
         if not inner_path:
             try:
                 extra_ops, plan.fingerprint = self.signature_ops(ctx, qualname, node, new_code, roots, container_parts)
             except Exception as err:
-                return Plan(outcome(
-                    qualname, "error",
-                    f"evaluating the defaults of {qualname} raised {type(err).__name__}: {err}",
-                    span,
-                ))
+                return Plan(
+                    outcome(
+                        qualname,
+                        "error",
+                        f"evaluating the defaults of {qualname} raised {type(err).__name__}: {err}",
+                        span,
+                    )
+                )
         else:
             extra_ops = []
 
@@ -284,9 +306,16 @@ class Engine:
                     plan.ops.append((SET, function, "__code__", new))
                 result = outcome(nested_qualname, "patched", "", None, len(fits))
                 if len(fits) < len(closures):
-                    result.update(status="refused", message=_stale_closures(
-                        nested_qualname, old, new, len(closures) - len(fits), root_qualname,
-                    ))
+                    result.update(
+                        status="refused",
+                        message=_stale_closures(
+                            nested_qualname,
+                            old,
+                            new,
+                            len(closures) - len(fits),
+                            root_qualname,
+                        ),
+                    )
                 elif not closures:
                     result["message"] = f"no live closures; calls of {root_qualname}() from now on create the new body"
                 ctx.nested_results[nested_qualname] = result
@@ -355,7 +384,9 @@ class Engine:
         snapshot.added = (container, name)
         ctx.added.add(qualname)
         where = f"class {'.'.join(container_parts)}" if container_parts else f"module {module.__name__}"
-        plan = Plan(outcome(qualname, "added", f"created in {where}", span), [(SET, container, name, namespace[name])], snapshot)
+        plan = Plan(
+            outcome(qualname, "added", f"created in {where}", span), [(SET, container, name, namespace[name])], snapshot
+        )
         if isinstance(namespace[name], FunctionType):
             plan.touched.append(namespace[name])
         return plan
@@ -385,9 +416,7 @@ class Engine:
 
         args = node.args
         defaults = tuple(evaluate(e) for e in args.defaults) or None
-        kwdefaults = {
-            a.arg: evaluate(d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None
-        } or None
+        kwdefaults = {a.arg: evaluate(d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None} or None
         annotations = self._annotations(ctx, node, evaluate)
         for function in roots:
             if not _same_values(function.__defaults__, defaults):
@@ -427,7 +456,7 @@ class Engine:
             snapshot = stack[-1]
             ops: List[Op] = []
             live = 0
-            for ref, code, defaults, kwdefaults, doc, annotations in snapshot.entries:
+            for ref, code, defaults, kwdefaults, doc, annotation_dict in snapshot.entries:
                 function = ref()
                 if function is None:
                     continue
@@ -437,7 +466,7 @@ class Engine:
                     (SET, function, "__defaults__", defaults),
                     (SET, function, "__kwdefaults__", kwdefaults),
                     (SET, function, "__doc__", doc),
-                    (SET, function, "__annotations__", annotations),
+                    (SET, function, "__annotations__", annotation_dict),
                 ]
             if snapshot.added is not None:
                 ops.append((DELETE, snapshot.added[0], snapshot.added[1], None))
@@ -463,8 +492,7 @@ def loaded(path: str) -> dict:
     if modules:
         filenames = tuple(sorted({m.__file__ for m in modules}))
         names.update(
-            name for name in file_index(path, filenames).qualnames()
-            if not name.rsplit(".", 1)[-1].startswith("<")
+            name for name in file_index(path, filenames).qualnames() if not name.rsplit(".", 1)[-1].startswith("<")
         )
         for module in modules:
             for value in list(vars(module).values()):

@@ -1,8 +1,8 @@
 """Finding what the running program holds from a file: its modules and its live functions."""
 
 from __future__ import annotations
-
 import __future__
+
 import gc
 import os
 import sys

@@ -19,7 +19,12 @@ use splice_protocol::{decode_request, AgentInfo, PROTOCOL_VERSION};
 
 use server::{Agent, Listener};
 
-create_exception!(_agent, AgentError, PyException, "An agent answered with an error.");
+create_exception!(
+    _agent,
+    AgentError,
+    PyException,
+    "An agent answered with an error."
+);
 
 struct Running {
     pid: u32,
@@ -134,6 +139,13 @@ fn address() -> Option<String> {
         .map(|r| r.agent.info.address.clone())
 }
 
+/// An attribute set or deleted by `commit`, with its previous value (None: it had none).
+type Undo<'py> = (
+    Bound<'py, PyAny>,
+    Bound<'py, PyString>,
+    Option<Bound<'py, PyAny>>,
+);
+
 const SET: u8 = 0;
 const DELETE: u8 = 1;
 const CALL: u8 = 2;
@@ -143,7 +155,7 @@ const CALL: u8 = 2;
 /// already done is undone and the error is raised.
 #[pyfunction]
 fn commit(py: Python<'_>, ops: &Bound<'_, PyList>) -> PyResult<()> {
-    let mut undo: Vec<(Bound<'_, PyAny>, Bound<'_, PyString>, Option<Bound<'_, PyAny>>)> = Vec::new();
+    let mut undo: Vec<Undo<'_>> = Vec::new();
     let mut failure = None;
     for op in ops.iter() {
         let op = op.cast_into::<PyTuple>()?;
@@ -164,7 +176,9 @@ fn commit(py: Python<'_>, ops: &Bound<'_, PyList>) -> PyResult<()> {
                 done
             }
             CALL => target.call0().map(drop),
-            other => Err(PyValueError::new_err(format!("unknown commit operation {other}"))),
+            other => Err(PyValueError::new_err(format!(
+                "unknown commit operation {other}"
+            ))),
         };
         if let Err(err) = result {
             failure = Some(err);
@@ -209,7 +223,12 @@ fn client_error(err: ClientError) -> PyErr {
 impl Client {
     #[new]
     #[pyo3(signature = (address, token=None, timeout=None))]
-    fn new(py: Python<'_>, address: &str, token: Option<String>, timeout: Option<f64>) -> PyResult<Client> {
+    fn new(
+        py: Python<'_>,
+        address: &str,
+        token: Option<String>,
+        timeout: Option<f64>,
+    ) -> PyResult<Client> {
         let address = Address::parse(address).map_err(PyValueError::new_err)?;
         let timeout = timeout.map(Duration::from_secs_f64);
         let client = py

@@ -15,8 +15,8 @@ use pyo3::prelude::*;
 use splice_protocol::discovery::current_uid;
 use splice_protocol::framing::{read_frame, write_frame, FrameError, MAX_FRAME_BYTES};
 use splice_protocol::{
-    decode_request, AgentInfo, Call, ErrorCode, FileResult, LoadedResult, Pong, Request,
-    Response, PROTOCOL_VERSION,
+    decode_request, AgentInfo, Call, ErrorCode, FileResult, LoadedResult, Pong, Request, Response,
+    PROTOCOL_VERSION,
 };
 
 use crate::runner::run_on_interpreter;
@@ -90,40 +90,90 @@ pub fn spawn_quiet<F: FnOnce() + Send + 'static>(name: &str, f: F) {
 }
 
 pub fn serve(listener: Listener, agent: Arc<Agent>) {
-    spawn_quiet("splice-listener", move || loop {
-        let accepted: io::Result<Box<dyn Connection>> = match &listener {
-            Listener::Unix(l, _) => l.accept().map(|(s, _)| Box::new(s) as Box<dyn Connection>),
-            Listener::Tcp(l) => l.accept().map(|(s, _)| {
-                let _ = s.set_nodelay(true);
-                Box::new(s) as Box<dyn Connection>
-            }),
-        };
-        if agent.stopping.load(Ordering::Acquire) {
-            return;
-        }
-        let stream = match accepted {
-            Ok(stream) => stream,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                eprintln!("splice: accept failed: {err}");
+    spawn_quiet("splice-listener", move || {
+        // Whether the last accept failed: a run of failures is reported once.
+        let mut failing = false;
+        loop {
+            let accepted: io::Result<Box<dyn Connection>> = match &listener {
+                Listener::Unix(l, _) => l.accept().map(|(s, _)| Box::new(s) as Box<dyn Connection>),
+                Listener::Tcp(l) => l.accept().map(|(s, _)| {
+                    let _ = s.set_nodelay(true);
+                    Box::new(s) as Box<dyn Connection>
+                }),
+            };
+            if agent.stopping.load(Ordering::Acquire) {
                 return;
             }
-        };
-        if !stream.peer_is_owner() {
-            // Nothing is read from, or written to, a stranger.
-            continue;
-        }
-        let agent = agent.clone();
-        spawn_quiet("splice-connection", move || {
-            let open = agent.connections.fetch_add(1, Ordering::AcqRel) + 1;
-            let _ = if open > MAX_CONNECTIONS {
-                refuse_busy(stream)
-            } else {
-                handle_connection(stream, &agent)
+            let stream = match accepted {
+                Ok(stream) => stream,
+                Err(err) => match accept_failure(&err) {
+                    AcceptFailure::Retry => continue,
+                    AcceptFailure::Fatal => {
+                        eprintln!("splice: accept failed: {err}; the agent stops listening");
+                        return;
+                    }
+                    AcceptFailure::Transient => {
+                        if !failing {
+                            eprintln!("splice: accept failed: {err}; retrying");
+                            failing = true;
+                        }
+                        // Out of descriptors or memory: wait for the program to free some
+                        // rather than spin; giving up would leave a record of a deaf agent.
+                        std::thread::sleep(ACCEPT_BACKOFF);
+                        continue;
+                    }
+                },
             };
-            agent.connections.fetch_sub(1, Ordering::AcqRel);
-        });
+            failing = false;
+            if !stream.peer_is_owner() {
+                // Nothing is read from, or written to, a stranger.
+                continue;
+            }
+            let agent = agent.clone();
+            spawn_quiet("splice-connection", move || {
+                let open = agent.connections.fetch_add(1, Ordering::AcqRel) + 1;
+                let _ = if open > MAX_CONNECTIONS {
+                    refuse_busy(stream)
+                } else {
+                    handle_connection(stream, &agent)
+                };
+                agent.connections.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
     });
+}
+
+/// How long the listener waits after an `accept` that failed for want of resources.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+enum AcceptFailure {
+    /// Interrupted, or one connection died before it was taken: the next one is fine.
+    Retry,
+    /// The process is out of descriptors or memory, for now.
+    Transient,
+    /// The listening socket itself is unusable (closed under us by the program).
+    Fatal,
+}
+
+fn accept_failure(err: &io::Error) -> AcceptFailure {
+    match err.raw_os_error() {
+        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT) => AcceptFailure::Fatal,
+        // accept(2): errors pending on the new connection are reported by accept itself.
+        Some(
+            libc::EINTR
+            | libc::ECONNABORTED
+            | libc::ECONNRESET
+            | libc::EPROTO
+            | libc::EPERM
+            | libc::ENETDOWN
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::EHOSTUNREACH
+            | libc::ENOPROTOOPT
+            | libc::EOPNOTSUPP,
+        ) => AcceptFailure::Retry,
+        _ => AcceptFailure::Transient,
+    }
 }
 
 trait Connection: Read + Write + Send {
@@ -253,11 +303,17 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
                 "the client speaks protocol {}, this agent (splice {}) speaks {}; use a splice-lsp and agent of matching versions",
                 hello.protocol_version, agent.info.agent_version, PROTOCOL_VERSION
             );
-            return (Response::error(Some(id), ErrorCode::ProtocolMismatch, message), false);
+            return (
+                Response::error(Some(id), ErrorCode::ProtocolMismatch, message),
+                false,
+            );
         }
         if session.requires_token && hello.token != agent.token {
             let message = "wrong or missing token: read it from the agent's record";
-            return (Response::error(Some(id), ErrorCode::Unauthorized, message), true);
+            return (
+                Response::error(Some(id), ErrorCode::Unauthorized, message),
+                true,
+            );
         }
         session.greeted = true;
         return (Response::ok(id, &agent.info), false);
@@ -267,11 +323,19 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
             "`{}` before the handshake; send `handshake` first",
             call.method()
         );
-        return (Response::error(Some(id), ErrorCode::HandshakeRequired, message), false);
+        return (
+            Response::error(Some(id), ErrorCode::HandshakeRequired, message),
+            false,
+        );
     }
     let response = match call {
         Call::Handshake(_) => unreachable!("answered above"),
-        Call::Ping => Response::ok(id, &Pong { pid: agent.info.pid }),
+        Call::Ping => Response::ok(
+            id,
+            &Pong {
+                pid: agent.info.pid,
+            },
+        ),
         Call::Patch(params) => run_engine::<FileResult>(id, agent, "patch", &params),
         Call::Revert(params) => run_engine::<FileResult>(id, agent, "revert", &params),
         Call::Loaded(params) => run_engine::<LoadedResult>(id, agent, "loaded", &params),
@@ -280,7 +344,12 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
 }
 
 /// Hands the request to the Python engine and checks that its answer has the promised type.
-fn run_engine<R>(id: u64, agent: &Arc<Agent>, method: &'static str, params: &impl serde::Serialize) -> Response
+fn run_engine<R>(
+    id: u64,
+    agent: &Arc<Agent>,
+    method: &'static str,
+    params: &impl serde::Serialize,
+) -> Response
 where
     R: serde::de::DeserializeOwned + serde::Serialize,
 {
@@ -297,8 +366,16 @@ where
             .map_err(|err| err.to_string())
     });
     match outcome {
-        None => Response::error(Some(id), ErrorCode::Internal, "the interpreter is shutting down"),
-        Some(Err(err)) => Response::error(Some(id), ErrorCode::Internal, format!("engine failed: {err}")),
+        None => Response::error(
+            Some(id),
+            ErrorCode::Internal,
+            "the interpreter is shutting down",
+        ),
+        Some(Err(err)) => Response::error(
+            Some(id),
+            ErrorCode::Internal,
+            format!("engine failed: {err}"),
+        ),
         Some(Ok(json)) => match serde_json::from_str::<R>(&json) {
             Ok(result) => Response::ok(id, &result),
             Err(err) => Response::error(

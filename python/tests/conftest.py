@@ -61,8 +61,15 @@ def environment(runtime_dir: Path, env: Optional[Dict[str, str]] = None) -> Dict
 
 
 class Program:
-    def __init__(self, root: Path, runtime_dir: Path, files: Dict[str, str], argv: Optional[List[str]] = None,
-                 env: Optional[Dict[str, str]] = None, launcher: Sequence[str] = ("-m", "splice")):
+    def __init__(
+        self,
+        root: Path,
+        runtime_dir: Path,
+        files: Dict[str, str],
+        argv: Optional[List[str]] = None,
+        env: Optional[Dict[str, str]] = None,
+        launcher: Sequence[str] = ("-m", "splice"),
+    ):
         self.root = root
         self.runtime_dir = runtime_dir
         write_files(root, files)
@@ -76,7 +83,7 @@ class Program:
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self.lines: queue.Queue[Optional[str]] = queue.Queue()
         self.stderr: List[str] = []
         threading.Thread(target=self._pump, args=(self.process.stdout, self.lines.put), daemon=True).start()
         threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr.append), daemon=True).start()
@@ -85,8 +92,11 @@ class Program:
 
     @staticmethod
     def _pump(stream, sink) -> None:
-        for line in stream:
-            sink(line)
+        try:
+            for line in stream:
+                sink(line)
+        except ValueError:  # `close()` closed the pipe before its end was read
+            pass
         sink(None)
 
     @property
@@ -215,8 +225,13 @@ def program(workdir: Path, runtime_dir: Path):
     """A factory: `program(app_source, **files)` starts the program and returns a `Program`."""
     started: List[Program] = []
 
-    def start(app: str, argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None,
-              launcher: Sequence[str] = ("-m", "splice"), **files: str):
+    def start(
+        app: str,
+        argv: Optional[List[str]] = None,
+        env: Optional[Dict[str, str]] = None,
+        launcher: Sequence[str] = ("-m", "splice"),
+        **files: str,
+    ):
         files = {name.replace("__", "/") + ".py": text for name, text in files.items()}
         files["app.py"] = app
         prog = Program(workdir / "src", runtime_dir, files, argv, env, launcher)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from conftest import ProgramError
 
+from conftest import ProgramError
 from splice.source import definitions
 
 SERVE = "\nimport probe\nprobe.serve(globals())\n"
@@ -19,6 +19,7 @@ SERVE = "\nimport probe\nprobe.serve(globals())\n"
 def app(text: str) -> str:
     """A test program: `text` followed by the probe loop."""
     return textwrap.dedent(text) + SERVE
+
 
 # name: (before, after, [(expression, value before, value after)], {qualname: status})
 CASES = {

@@ -50,7 +50,7 @@ impl Backend {
     }
 
     fn session(&self) -> Result<&Arc<Session>> {
-        self.session.get().ok_or_else(|| Error::invalid_request())
+        self.session.get().ok_or_else(Error::invalid_request)
     }
 
     fn encoding(&self) -> Encoding {

@@ -4,13 +4,16 @@ use serde_json::json;
 use splice_protocol::framing::{read_frame, write_frame, FrameError};
 use splice_protocol::*;
 
-fn decode(text: &str) -> Result<Request, (Option<u64>, ErrorCode)> {
+type Decoded = Result<Request, (Option<u64>, ErrorCode)>;
+type FrameCase<'a> = (&'a [u8], usize, Vec<Result<String, String>>);
+
+fn decode(text: &str) -> Decoded {
     decode_request(text.as_bytes()).map_err(|(id, err)| (id, err.code))
 }
 
 #[test]
 fn requests_decode_by_method() {
-    let cases: &[(&str, Result<Request, (Option<u64>, ErrorCode)>)] = &[
+    let cases: &[(&str, Decoded)] = &[
         (
             r#"{"id":1,"method":"ping"}"#,
             Ok(Request {
@@ -125,7 +128,7 @@ fn frames(input: &[u8], limit: usize) -> Vec<Result<String, String>> {
 fn frames_split_on_newlines_and_survive_oversize() {
     let ok = |s: &str| Ok(s.to_owned());
     let err = |s: &str| Err(s.to_owned());
-    let cases: &[(&[u8], usize, Vec<Result<String, String>>)] = &[
+    let cases: &[FrameCase] = &[
         (b"{}\n{\"a\":1}\n", 100, vec![ok("{}"), ok("{\"a\":1}")]),
         (b"\n\n{}\n", 100, vec![ok("{}")]),
         (b"0123456789\n{}\n", 5, vec![err("too-large"), ok("{}")]),
