@@ -138,8 +138,10 @@ def main() -> None:
         broken = discounted.replace("round(subtotal * (1 + TAX), 2)", "round(subtotal * (1 + TAX), 2")
         save(broken, 3, "a bad edit in total(): a missing parenthesis, and save")
         diagnostics = lsp.wait(
-            lambda m: m.get("method") == "textDocument/publishDiagnostics"
-            and any(d.get("severity") == 1 for d in m["params"]["diagnostics"])
+            lambda m: (
+                m.get("method") == "textDocument/publishDiagnostics"
+                and any(d.get("severity") == 1 for d in m["params"]["diagnostics"])
+            )
         )["params"]["diagnostics"]
         for d in diagnostics:
             if d.get("severity") == 1:
