@@ -1,16 +1,6 @@
 //! `splice-lsp`: patches edited Python functions into running programs. LSP on stdio; logs on
 //! stderr (`SPLICE_LOG=debug` for more).
 
-mod agents;
-mod diagnostics;
-mod document;
-mod lsp;
-mod patching;
-mod positions;
-mod python_index;
-mod session;
-mod settings;
-
 use std::io::Write;
 
 const HELP: &str = "splice-lsp: patches edited Python functions into running programs
@@ -64,6 +54,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(lsp::serve_stdio());
+    runtime.block_on(splice_lsp::lsp::serve_stdio());
     std::process::ExitCode::SUCCESS
 }

@@ -1,0 +1,13 @@
+//! The language server's domain: documents, the Python index, agents, patching and the notes
+//! documents show, as plain Rust testable without an editor; `lsp` is the only module that
+//! knows LSP types.
+
+pub mod agents;
+pub mod diagnostics;
+pub mod document;
+pub mod lsp;
+pub mod patching;
+pub mod positions;
+pub mod python_index;
+pub mod session;
+pub mod settings;
