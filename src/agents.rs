@@ -8,11 +8,26 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde_json::Value;
 use splice_protocol::client::{Address, Client, ClientError};
 use splice_protocol::discovery::{self, AgentRecord};
-use splice_protocol::{Call, Response};
-use tokio::sync::oneshot;
+use splice_protocol::{Call, EventsParams, EventsResult, Response, RuntimeEvent};
+use tokio::sync::{mpsc as async_mpsc, oneshot};
+
+/// How long one `events` call waits in the agent for something to happen.
+const EVENTS_WAIT: Duration = Duration::from_secs(60);
+
+/// Runtime events from one agent, for the session to turn into diagnostics.
+#[derive(Debug, Clone)]
+pub struct AgentEvents {
+    pub pid: u32,
+    pub label: String,
+    pub events: Vec<RuntimeEvent>,
+}
+
+pub type EventSink = async_mpsc::UnboundedSender<AgentEvents>;
 
 struct Job {
     call: Call,
@@ -24,11 +39,19 @@ pub struct AgentLink {
     pub record: AgentRecord,
     jobs: Mutex<mpsc::Sender<Job>>,
     timeout: Duration,
+    closed: Arc<AtomicBool>,
+}
+
+impl Drop for AgentLink {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+    }
 }
 
 impl AgentLink {
-    fn spawn(record: AgentRecord, timeout: Duration) -> Arc<AgentLink> {
+    fn spawn(record: AgentRecord, timeout: Duration, sink: Option<EventSink>) -> Arc<AgentLink> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let closed = Arc::new(AtomicBool::new(false));
         let thread_record = record.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("agent-{}", record.info.pid))
@@ -36,11 +59,22 @@ impl AgentLink {
         if let Err(err) = spawned {
             tracing::error!("cannot start a thread for agent {}: {err}", record.info.pid);
         }
-        Arc::new(AgentLink {
+        let link = Arc::new(AgentLink {
             record,
             jobs: Mutex::new(tx),
             timeout,
-        })
+            closed: closed.clone(),
+        });
+        if let Some(sink) = sink {
+            let (record, label) = (link.record.clone(), link.label());
+            let spawned = std::thread::Builder::new()
+                .name(format!("agent-{}-events", record.info.pid))
+                .spawn(move || follow_events(record, label, closed, sink));
+            if let Err(err) = spawned {
+                tracing::error!("cannot follow events of {}: {err}", link.label());
+            }
+        }
+        link
     }
 
     pub fn pid(&self) -> u32 {
@@ -120,6 +154,36 @@ fn serve_link(record: AgentRecord, jobs: mpsc::Receiver<Job>, timeout: Duration)
     }
 }
 
+/// Long-polls the agent's runtime events on a connection of its own, until the agent exits or
+/// the link is dropped.
+fn follow_events(record: AgentRecord, label: String, closed: Arc<AtomicBool>, sink: EventSink) {
+    let Ok(mut client) = connect(&record, EVENTS_WAIT + Duration::from_secs(10)) else {
+        return;
+    };
+    let mut after = 0;
+    while !closed.load(Ordering::Acquire) && !sink.is_closed() {
+        let call = Call::Events(EventsParams {
+            after,
+            timeout_ms: EVENTS_WAIT.as_millis() as u64,
+        });
+        let result: EventsResult = match client.call(&call) {
+            Ok(result) => result,
+            Err(_) => return,
+        };
+        after = result.last;
+        if !result.events.is_empty() {
+            let batch = AgentEvents {
+                pid: record.info.pid,
+                label: label.clone(),
+                events: result.events,
+            };
+            if sink.send(batch).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 fn connect(record: &AgentRecord, timeout: Duration) -> Result<Client, String> {
     let address = Address::parse(&record.info.address)?;
     Client::connect(&address, record.token.clone(), Some(timeout)).map_err(|e| describe(e, timeout))
@@ -148,6 +212,7 @@ pub struct AgentPool {
     dir: Mutex<PathBuf>,
     links: Mutex<BTreeMap<u32, Arc<AgentLink>>>,
     timeout: Mutex<Duration>,
+    events: Mutex<Option<EventSink>>,
 }
 
 impl AgentPool {
@@ -156,7 +221,13 @@ impl AgentPool {
             dir: Mutex::new(dir),
             links: Mutex::new(BTreeMap::new()),
             timeout: Mutex::new(timeout),
+            events: Mutex::new(None),
         }
+    }
+
+    /// Where agents found from now on send their runtime events.
+    pub fn follow_events(&self, sink: EventSink) {
+        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(sink);
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -174,13 +245,18 @@ impl AgentPool {
     pub fn refresh(&self) -> Vec<Arc<AgentLink>> {
         let records = discovery::list_agents(&self.dir());
         let timeout = *self.timeout.lock().unwrap_or_else(|e| e.into_inner());
+        let sink = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = BTreeMap::new();
         for record in records {
             let pid = record.info.pid;
             let link = match links.remove(&pid) {
                 Some(link) if link.record == record => link,
-                _ => AgentLink::spawn(record, timeout),
+                _ => AgentLink::spawn(record, timeout, sink.clone()),
             };
             next.insert(pid, link);
         }

@@ -3,7 +3,7 @@
 //! into the document, kept in step with its edits. No LSP types here.
 
 use ropey::Rope;
-use splice_protocol::Status;
+use splice_protocol::{EventKind, RuntimeEvent, Status};
 
 use crate::patching::{AgentOutcome, PatchReport};
 use crate::positions::agent_to_char;
@@ -19,9 +19,20 @@ pub enum Severity {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Owner {
-    Definition { key: String, pid: u32 },
+    Definition {
+        key: String,
+        pid: u32,
+    },
     Agent(u32),
     Document,
+    /// An exception seen at run time: in a patched function (cleared when it is patched
+    /// again) or uncaught.
+    Exception {
+        qualname: String,
+        pid: u32,
+        line: u32,
+        exception: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +103,23 @@ impl Notes {
                 (start, end)
             });
             let on_name = (sent.name_start, sent.name_end);
+            if matches!(answer.status, Status::Patched | Status::Added) {
+                self.notes.retain(|n| {
+                    !matches!(&n.owner, Owner::Exception { qualname, pid, .. }
+                        if *pid == outcome.pid && *qualname == sent.qualname)
+                });
+                for running in &answer.still_running {
+                    self.notes.push(Note {
+                        start: on_name.0,
+                        end: on_name.1,
+                        severity: Severity::Information,
+                        code: "still-running".into(),
+                        message: running.clone(),
+                        owner: owner.clone(),
+                        scope: (sent.start, sent.end),
+                    });
+                }
+            }
             let (severity, (start, end), message) = match answer.status {
                 Status::Error => (
                     Severity::Error,
@@ -119,6 +147,51 @@ impl Notes {
         }
     }
 
+    /// Shows a runtime event at its line in this document: one note per place and exception,
+    /// its count updated by later events.
+    pub fn record_event(
+        &mut self,
+        rope: &Rope,
+        pid: u32,
+        label: &str,
+        event: &RuntimeEvent,
+        line: u32,
+    ) {
+        let qualname = event
+            .patched
+            .as_ref()
+            .map(|p| p.qualname.clone())
+            .unwrap_or_default();
+        let owner = Owner::Exception {
+            qualname,
+            pid,
+            line,
+            exception: event.exception.clone(),
+        };
+        self.notes.retain(|n| n.owner != owner);
+        let start = agent_to_char(rope, line, 0);
+        let text_start = start
+            + rope
+                .line(rope.char_to_line(start))
+                .chars()
+                .take_while(|c| c.is_whitespace() && *c != '\n')
+                .count();
+        let end = agent_to_char(rope, line, u32::MAX).max(text_start);
+        let (severity, message) = runtime_message(label, event);
+        self.notes.push(Note {
+            start: text_start.min(end),
+            end,
+            severity,
+            code: match event.kind {
+                EventKind::Exception => "exception".into(),
+                EventKind::Uncaught => "uncaught".into(),
+            },
+            message,
+            owner,
+            scope: (start, end),
+        });
+    }
+
     /// Keeps notes in place across an edit of `start..old_end` (now `start..new_end`) and drops
     /// success hints of definitions it touched. Returns whether anything changed.
     pub fn edited(&mut self, start: usize, old_end: usize, new_end: usize) -> bool {
@@ -143,6 +216,45 @@ impl Notes {
         }
         self.notes != before
     }
+}
+
+fn runtime_message(label: &str, event: &RuntimeEvent) -> (Severity, String) {
+    let what = if event.message.is_empty() {
+        event.exception.clone()
+    } else {
+        format!("{}: {}", event.exception, event.message)
+    };
+    match (&event.kind, &event.patched) {
+        (EventKind::Exception, Some(patched)) => {
+            let times = match event.count {
+                1 => "once".to_owned(),
+                n => format!("{n} times"),
+            };
+            let short = patched
+                .qualname
+                .rsplit('.')
+                .next()
+                .unwrap_or(&patched.qualname);
+            (
+                Severity::Warning,
+                format!(
+                    "{what} — raised {times} in {label} ({}) since the patch of {short}() at {} UTC",
+                    event.thread,
+                    clock(patched.patched_at)
+                ),
+            )
+        }
+        _ => (
+            Severity::Error,
+            format!("uncaught {what} in {} of {label}", event.thread),
+        ),
+    }
+}
+
+/// `HH:MM:SS` of a Unix time, in UTC.
+fn clock(seconds: f64) -> String {
+    let day = (seconds.max(0.0) as u64) % 86_400;
+    format!("{:02}:{:02}:{:02}", day / 3600, day / 60 % 60, day % 60)
 }
 
 fn success_message(outcome: &AgentOutcome, answer: &splice_protocol::DefinitionResult) -> String {
@@ -216,6 +328,7 @@ mod tests {
             message: format!("{} message", status.as_str()),
             span,
             live_functions: 2,
+            still_running: Vec::new(),
         }
     }
 

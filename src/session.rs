@@ -226,6 +226,40 @@ impl Session {
         ))
     }
 
+    /// Shows runtime events in the open documents they happened in. `document_of` maps a file
+    /// path to the key of its open document; for an uncaught exception the innermost frame in
+    /// an open document counts. Returns the keys of the documents whose notes changed.
+    pub fn record_events(
+        &self,
+        batch: &crate::agents::AgentEvents,
+        document_of: impl Fn(&str) -> Option<String>,
+    ) -> Vec<String> {
+        let mut touched = Vec::new();
+        for event in &batch.events {
+            let placed = event
+                .frames
+                .iter()
+                .find_map(|frame| document_of(&frame.path).map(|key| (key, frame.line)));
+            let Some((key, line)) = placed else { continue };
+            let Some(rope) = self.with_document(&key, |d| d.rope.clone()) else {
+                continue;
+            };
+            lock(&self.notes)
+                .entry(key.clone())
+                .or_default()
+                .record_event(&rope, batch.pid, &batch.label, event, line);
+            if !touched.contains(&key) {
+                touched.push(key);
+            }
+        }
+        touched
+    }
+
+    /// Whether a document with this key is open.
+    pub fn is_open(&self, key: &str) -> bool {
+        lock(&self.docs).contains_key(key)
+    }
+
     fn finish(
         &self,
         key: &str,

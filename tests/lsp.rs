@@ -408,3 +408,105 @@ fn version_and_help() {
     assert!(run("--version").starts_with("splice-lsp "));
     assert!(run("--help").contains("USAGE"));
 }
+
+#[test]
+fn exceptions_in_patched_code_become_diagnostics_until_patched_again() {
+    let ws = Workspace::new();
+    let before = "def divide(a, b):\n    return a / b\n\n\ndef handle(a, b):\n    try:\n        return divide(a, b)\n    except ZeroDivisionError:\n        return None\n";
+    ws.write("app.py", &app(before));
+    let mut program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &app(before));
+    let patched = before.replace("return a / b", "value = a / b\n    return value");
+    lsp.change(&uri, 2, full_change(&app(&patched)));
+    lsp.save(&uri);
+    lsp.patch_result(&uri);
+    assert_eq!(
+        program.eval("[handle(1, 0) for _ in range(3)]"),
+        json!([null, null, null])
+    );
+    let diagnostics = lsp.diagnostics(&uri, |d| d.iter().any(|x| x["code"] == "exception"));
+    let raised = diagnostics
+        .iter()
+        .find(|d| d["code"] == "exception")
+        .unwrap();
+    assert_eq!(raised["range"]["start"], json!({"line": 1, "character": 4}));
+    assert_eq!(raised["severity"], 2);
+    let message = raised["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("ZeroDivisionError: division by zero — raised"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("pid {} (app.py)", program.pid())),
+        "{message}"
+    );
+    assert!(message.contains("since the patch of divide()"), "{message}");
+    // Patching the function again clears it.
+    let fixed = before.replace("return a / b", "return a / b if b else 0");
+    lsp.change(&uri, 3, full_change(&app(&fixed)));
+    lsp.save(&uri);
+    lsp.patch_result(&uri);
+    lsp.diagnostics(&uri, |d| d.iter().all(|x| x["code"] != "exception"));
+    assert_eq!(program.eval("handle(1, 0)"), 0);
+    lsp.shutdown();
+}
+
+#[test]
+fn uncaught_exception_in_a_thread_is_shown_at_its_line() {
+    let ws = Workspace::new();
+    let text = "import threading\n\n\ndef work():\n    raise RuntimeError('worker failed')\n";
+    ws.write("app.py", &app(text));
+    let mut program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &app(text));
+    // The language server follows the agent once it has seen it.
+    lsp.request(
+        "workspace/executeCommand",
+        json!({"command": "splice.listAgents", "arguments": []}),
+    );
+    program.eval("[t.start() or t.join() for t in [threading.Thread(target=work, name='w1')]]");
+    let diagnostics = lsp.diagnostics(&uri, |d| d.iter().any(|x| x["code"] == "uncaught"));
+    let uncaught = diagnostics
+        .iter()
+        .find(|d| d["code"] == "uncaught")
+        .unwrap();
+    assert_eq!(uncaught["range"]["start"]["line"], 4);
+    assert_eq!(uncaught["severity"], 1);
+    let message = uncaught["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("uncaught RuntimeError: worker failed in thread w1 of pid"),
+        "{message}"
+    );
+    lsp.shutdown();
+}
+
+#[test]
+fn old_body_still_running_gets_an_information_diagnostic() {
+    let ws = Workspace::new();
+    let text = "import threading\nstop = threading.Event()\n\n\ndef serve_forever():\n    while not stop.wait(0.01):\n        pass\n    return 1\n\n\nthreading.Thread(target=serve_forever, name='server').start()\n";
+    ws.write("app.py", &app(text));
+    let mut program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &app(text));
+    let edited = app(&text.replace("return 1", "return 2"));
+    lsp.change(&uri, 2, full_change(&edited));
+    lsp.save(&uri);
+    lsp.patch_result(&uri);
+    let diagnostics = lsp.diagnostics(&uri, |d| d.iter().any(|x| x["code"] == "still-running"));
+    let running = diagnostics
+        .iter()
+        .find(|d| d["code"] == "still-running")
+        .unwrap();
+    assert_eq!(running["severity"], 3);
+    assert_eq!(
+        running["message"],
+        "thread server is inside serve_forever(); it picks up the new body on its next call"
+    );
+    assert_eq!(running["range"]["start"]["line"], 4);
+    program.eval("stop.set()");
+    lsp.shutdown();
+}

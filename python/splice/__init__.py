@@ -55,6 +55,9 @@ def start() -> str:
         os.environ.get("SPLICE_LISTEN") or None,
     )
     atexit.register(_agent.stop)
+    from . import feedback
+
+    feedback.install_hooks()
     return address
 
 

@@ -12,17 +12,21 @@ from __future__ import annotations
 import __future__
 
 import ast
+import gc
 import json
 import linecache
 import os
+import sys
+import time
 import weakref
 from collections import deque
 from types import CodeType, FunctionType, ModuleType
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import _agent
+from . import _agent, feedback
 from .codeobjects import changed_pairs, find_path, kind, replace_path, same_code
 from .locate import FileIndex, file_index, functions_with_code, future_flags, modules_for
+from .wrapping import wrap
 
 SET, DELETE, CALL = 0, 1, 2
 HISTORY_DEPTH = 16
@@ -80,7 +84,7 @@ class Snapshot:
 
 
 class Plan:
-    __slots__ = ("result", "ops", "snapshot", "fingerprint", "touched")
+    __slots__ = ("result", "ops", "snapshot", "fingerprint", "touched", "installed")
 
     def __init__(self, result: dict, ops=None, snapshot=None, fingerprint=None) -> None:
         self.result = result
@@ -88,6 +92,8 @@ class Plan:
         self.snapshot: Optional[Snapshot] = snapshot
         self.fingerprint = fingerprint
         self.touched: List[FunctionType] = []
+        # Wrapped code objects this plan puts in place, with their qualified names.
+        self.installed: List[Tuple[CodeType, str]] = []
 
 
 class Context:
@@ -155,6 +161,10 @@ class Engine:
                 stack.append(plan.snapshot)
             for function in plan.touched:
                 ctx.index.add(function)
+            if plan.ops:
+                patched_at = time.time()
+                for code, code_qualname in plan.installed:
+                    feedback.register(code, code_qualname, patched_at)
         return {
             "path": path,
             "modules": [m.__name__ for m in modules],
@@ -166,14 +176,18 @@ class Engine:
         try:
             tree = compile(source, ctx.filename, "exec", ctx.flags | ast.PyCF_ONLY_AST, dont_inherit=True)
             module_code = compile(tree, ctx.filename, "exec", ctx.flags, dont_inherit=True)
+            # What gets installed reports the exceptions it raises; `module_code` is what the
+            # same text compiles to unwrapped, to recognise code that never changed.
+            wrapped_code = compile(wrap(tree), ctx.filename, "exec", ctx.flags, dont_inherit=True)
         except SyntaxError as err:
             return Plan(outcome(qualname, "error", f"SyntaxError: {err.msg}", syntax_error_span(err)))
         except (ValueError, TypeError) as err:
             return Plan(outcome(qualname, "error", f"cannot compile: {err}"))
         node = find_node(tree, parts)
         code_path = [p for p in parts if p != "<locals>"]
-        new_code = find_path(module_code, code_path) if node is not None else None
-        if node is None or new_code is None:
+        plain_code = find_path(module_code, code_path) if node is not None else None
+        new_code = find_path(wrapped_code, code_path) if node is not None else None
+        if node is None or new_code is None or plain_code is None:
             return Plan(outcome(qualname, "error", f"the source sent for {qualname} does not define it"))
         span = name_span(source, node)
 
@@ -227,7 +241,7 @@ class Engine:
         if not roots:
             if inner_path:
                 return Plan(outcome(qualname, "error", f"{root_qualname} is not loaded in the running program", span))
-            return self.prepare_added(ctx, qualname, container_parts, name, module_code, tree, span)
+            return self.prepare_added(ctx, qualname, container_parts, name, wrapped_code, tree, span)
 
         old_root = roots[0].__code__
         if inner_path:
@@ -245,7 +259,7 @@ class Engine:
                 new_root = replace_path(old_root, inner_path, new_code)
             else:
                 # The enclosing function must now provide other cells: take it whole, as sent.
-                new_root = find_path(module_code, root_parts)
+                new_root = find_path(wrapped_code, root_parts)
         else:
             old_code, new_root = old_root, new_code
 
@@ -286,7 +300,7 @@ class Engine:
         else:
             extra_ops = []
 
-        if same_code(old_code, new_code, lines=True) and not extra_ops:
+        if not extra_ops and any(same_code(old_code, c, lines=True) for c in (new_code, plain_code)):
             return Plan(outcome(qualname, "unchanged", "", span), fingerprint=plan.fingerprint)
 
         for function in roots:
@@ -326,10 +340,12 @@ class Engine:
 
         if self_result is not plan.result:
             plan.result.update(self_result, span=span)
-        elif same_code(old_code, new_code) and not same_code(old_code, new_code, lines=True):
+        elif any(same_code(old_code, c) and not same_code(old_code, c, lines=True) for c in (new_code, plain_code)):
             plan.result.update(message=f"moved to line {new_code.co_firstlineno}; line numbers updated")
         if not inner_path:
             plan.result["live_functions"] = len(roots)
+        plan.installed.append((new_root, root_qualname))
+        plan.result["still_running"] = still_running(old_root, root_qualname, pairs)
         return plan
 
     def live_roots(self, ctx: Context, container_parts: List[str], name: str, qualname: str, role: str):
@@ -389,6 +405,7 @@ class Engine:
         )
         if isinstance(namespace[name], FunctionType):
             plan.touched.append(namespace[name])
+            plan.installed.append((namespace[name].__code__, qualname))
         return plan
 
     def signature_ops(self, ctx, qualname, node, new_code, roots, container_parts):
@@ -610,6 +627,42 @@ def unwrap(raw: Any, role: str, name: str, filenames: Tuple[str, ...]):
         if isinstance(obj, (classmethod, staticmethod)):
             obj = obj.__func__
     return None, wrappers
+
+
+def still_running(old_root: CodeType, root_qualname: str, pairs) -> List[str]:
+    """Where the old body keeps running after the patch: frames on threads' stacks, and
+    suspended generators and coroutines made before it."""
+    olds = {id(old_root): root_qualname}
+    olds.update((id(old), qualname) for old, _, qualname in pairs)
+    notes = []
+    threading = sys.modules.get("threading")
+    names = {t.ident: t.name for t in threading.enumerate()} if threading else {}
+    main = threading.main_thread().ident if threading else None
+    for ident, frame in sys._current_frames().items():
+        while frame is not None:
+            qualname = olds.get(id(frame.f_code))
+            if qualname is not None:
+                who = "the main thread" if ident == main else f"thread {names.get(ident, ident)}"
+                short = qualname.rsplit(".", 1)[-1]
+                notes.append(f"{who} is inside {short}(); it picks up the new body on its next call")
+                break
+            frame = frame.f_back
+    generating = [old for old in [old_root] + [pair[0] for pair in pairs] if kind(old) != "a plain function"]
+    if generating:
+        suspended = 0
+        for referrer in gc.get_referrers(*generating):
+            frame = getattr(referrer, "gi_frame", None) or getattr(referrer, "cr_frame", None)
+            frame = frame or getattr(referrer, "ag_frame", None)
+            if frame is not None and any(frame.f_code is code for code in generating):
+                suspended += 1
+        if suspended:
+            made = "generator or coroutine" if suspended == 1 else "generators or coroutines"
+            keep = "keeps" if suspended == 1 else "keep"
+            notes.append(
+                f"{suspended} suspended {made} made before this patch {keep} running the old body; "
+                "new ones get the new one"
+            )
+    return notes
 
 
 def _same_values(a: Any, b: Any) -> bool:

@@ -1,6 +1,7 @@
 //! `splice._agent`: the native half of the agent. It owns the socket and the protocol (Rust
 //! threads, never Python ones), commits prepared patches atomically, and offers a client.
 
+mod events;
 mod runner;
 mod server;
 
@@ -271,6 +272,15 @@ impl Client {
     }
 }
 
+/// Queues a runtime event (JSON of `RuntimeEvent`) for clients waiting in `events`.
+#[pyfunction]
+fn push_event(event_json: &str) -> PyResult<()> {
+    let event =
+        serde_json::from_str(event_json).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    events::push(event);
+    Ok(())
+}
+
 /// Live agents' records in the runtime folder, as JSON; stale ones are removed.
 #[pyfunction]
 #[pyo3(signature = (runtime_dir=None))]
@@ -291,6 +301,7 @@ fn _agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(address, m)?)?;
     m.add_function(wrap_pyfunction!(commit, m)?)?;
     m.add_function(wrap_pyfunction!(list_agents, m)?)?;
+    m.add_function(wrap_pyfunction!(push_event, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_dir, m)?)?;
     m.add_class::<Client>()?;
     m.add("AgentError", m.py().get_type::<AgentError>())?;

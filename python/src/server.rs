@@ -339,6 +339,13 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
         Call::Patch(params) => run_engine::<FileResult>(id, agent, "patch", &params),
         Call::Revert(params) => run_engine::<FileResult>(id, agent, "revert", &params),
         Call::Loaded(params) => run_engine::<LoadedResult>(id, agent, "loaded", &params),
+        Call::Events(params) => Response::ok(
+            id,
+            &crate::events::wait(
+                params.after,
+                std::time::Duration::from_millis(params.timeout_ms),
+            ),
+        ),
     };
     (response, false)
 }

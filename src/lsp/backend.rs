@@ -34,6 +34,18 @@ fn path_of(uri: &Uri) -> Result<String> {
         .ok_or_else(|| Error::invalid_params(format!("{} is not a file", uri.as_str())))
 }
 
+async fn publish(client: &Client, session: &Session, encoding: Encoding, uri: &Uri) {
+    let version = session.with_document(&key(uri), |d| d.version);
+    let (rope, notes) = session.notes(&key(uri));
+    let diagnostics = notes
+        .iter()
+        .map(|n| convert::diagnostic(&rope, n, encoding))
+        .collect();
+    client
+        .publish_diagnostics(uri.clone(), diagnostics, version)
+        .await;
+}
+
 fn args<T: serde::de::DeserializeOwned>(arguments: Vec<Value>) -> Result<T> {
     let first = arguments.into_iter().next().unwrap_or(Value::Null);
     serde_json::from_value(first).map_err(|e| Error::invalid_params(e.to_string()))
@@ -58,17 +70,29 @@ impl Backend {
     }
 
     async fn publish(&self, uri: &Uri) {
-        let Ok(session) = self.session() else { return };
-        let encoding = self.encoding();
-        let version = session.with_document(&key(uri), |d| d.version);
-        let (rope, notes) = session.notes(&key(uri));
-        let diagnostics = notes
-            .iter()
-            .map(|n| convert::diagnostic(&rope, n, encoding))
-            .collect();
-        self.client
-            .publish_diagnostics(uri.clone(), diagnostics, version)
-            .await;
+        if let Ok(session) = self.session() {
+            publish(&self.client, session, self.encoding(), uri).await;
+        }
+    }
+
+    /// Turns agents' runtime events into diagnostics of the open documents they concern.
+    fn follow_events(&self, session: &Arc<Session>) {
+        let (sink, mut batches) = tokio::sync::mpsc::unbounded_channel();
+        session.pool.follow_events(sink);
+        let (client, session, encoding) = (self.client.clone(), session.clone(), self.encoding());
+        tokio::spawn(async move {
+            while let Some(batch) = batches.recv().await {
+                let touched = session.record_events(&batch, |path| {
+                    let uri = Uri::from_file_path(path)?;
+                    session.is_open(&key(&uri)).then(|| key(&uri))
+                });
+                for touched in touched {
+                    if let Ok(uri) = touched.parse::<Uri>() {
+                        publish(&client, &session, encoding, &uri).await;
+                    }
+                }
+            }
+        });
     }
 
     /// One attempt: patch, publish diagnostics, notify `splice/patchResult`, return its params.
@@ -187,6 +211,7 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         if let Ok(session) = self.session() {
             let session = session.clone();
+            self.follow_events(&session);
             self.watch(&session);
             session.pool.refresh();
         }

@@ -19,6 +19,7 @@ pub enum Call {
     Patch(PatchParams),
     Revert(RevertParams),
     Loaded(LoadedParams),
+    Events(EventsParams),
 }
 
 impl Call {
@@ -29,6 +30,7 @@ impl Call {
             Call::Patch(_) => "patch",
             Call::Revert(_) => "revert",
             Call::Loaded(_) => "loaded",
+            Call::Events(_) => "events",
         }
     }
 }
@@ -121,6 +123,9 @@ pub struct DefinitionResult {
     /// Live function objects whose code was replaced.
     #[serde(default)]
     pub live_functions: u32,
+    /// Where the old body still runs: frames on a thread's stack, suspended generators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still_running: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -156,6 +161,65 @@ pub struct Span {
     pub column: u32,
     pub end_line: u32,
     pub end_column: u32,
+}
+
+/// Wait for runtime events with a sequence number above `after`, for at most `timeout_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventsParams {
+    #[serde(default)]
+    pub after: u64,
+    #[serde(default)]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventsResult {
+    pub events: Vec<RuntimeEvent>,
+    /// The highest sequence number handed out so far: the next call's `after`.
+    pub last: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// Raised in code Splice patched (caught by the program or not).
+    Exception,
+    /// Reached `sys.excepthook` or `threading.excepthook`.
+    Uncaught,
+}
+
+/// Something the program did at run time that the editor should show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeEvent {
+    /// Assigned by the agent; increasing.
+    #[serde(default)]
+    pub seq: u64,
+    pub kind: EventKind,
+    /// Where it was raised, innermost first.
+    pub frames: Vec<Frame>,
+    /// The exception's type, qualified (`ValueError`, `app.errors.Bad`).
+    pub exception: String,
+    pub message: String,
+    /// How many times it was raised there so far.
+    pub count: u64,
+    pub thread: String,
+    /// The patched function it was raised in, and when that patch was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patched: Option<PatchedFunction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub path: String,
+    pub line: u32,
+    pub function: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchedFunction {
+    pub qualname: String,
+    /// Seconds since the Unix epoch.
+    pub patched_at: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,7 +362,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ErrorReply)
             ))
         }
     };
-    const KNOWN: [&str; 5] = ["handshake", "ping", "patch", "revert", "loaded"];
+    const KNOWN: [&str; 6] = ["handshake", "ping", "patch", "revert", "loaded", "events"];
     if !KNOWN.contains(&method.as_str()) {
         return Err((
             id,
