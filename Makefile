@@ -6,12 +6,12 @@ WHEEL_STAMP := dist/.built
 AGENT_SOURCES := $(shell find python/src python/splice crates/splice-protocol/src -type f) \
 	python/Cargo.toml python/pyproject.toml crates/splice-protocol/Cargo.toml Cargo.toml
 
-.PHONY: demo test test-rust test-lsp test-agent lint bench-agent bench-lsp wheel server clean
+.PHONY: demo test test-rust test-lsp test-agent test-nvim lint bench-agent bench-lsp wheel server clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "maturin>=1.9,<2" "pytest>=7" "ruff>=0.6" "jurigged==0.6.1"
+	$(PY) -m pip install -q "maturin>=1.9,<2" "pytest>=7" "ruff>=0.6" "jurigged==0.6.1" "gevent>=24"
 
 # One release wheel (abi3: every CPython >= 3.9), built once and installed everywhere.
 $(WHEEL_STAMP): $(AGENT_SOURCES) | $(PY)
@@ -28,7 +28,7 @@ server:
 demo: $(WHEEL_STAMP) server
 	$(PY) examples/demo.py
 
-test: test-rust test-lsp test-agent
+test: test-rust test-lsp test-agent test-nvim
 
 test-rust:
 	cargo test -p splice-protocol
@@ -40,6 +40,10 @@ test-lsp: $(WHEEL_STAMP)
 # The agent's tests on every CPython from 3.9 to 3.13 on this machine (3.11 is required).
 test-agent: $(WHEEL_STAMP)
 	bash python/tests/each_python.sh
+
+# The Neovim plugin end to end in a headless Neovim (>= 0.7; SPLICE_TEST_NVIM picks the binary).
+test-nvim: $(WHEEL_STAMP) server
+	SPLICE_TEST_PYTHON=$(abspath $(PY)) $(PY) -m pytest -q editors/nvim/tests
 
 lint: | $(PY)
 	cargo fmt --all --check

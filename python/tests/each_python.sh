@@ -24,8 +24,8 @@ for minor in 9 10 11 12 13; do
   if [ ! -x "$venv/bin/python" ]; then
     "$interpreter" -m venv "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q "pytest>=7"
   fi
+  "$venv/bin/python" -m pip install -q "pytest>=7" "gevent>=24"
   "$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$wheel"
   echo "== CPython 3.$minor ($interpreter)"
   if ! "$venv/bin/python" -m pytest -q python/tests "$@"; then
