@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AgentScope {
     /// Every agent of this user that has loaded the file.
@@ -18,7 +18,7 @@ pub enum AgentScope {
     Pids,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SuccessHints {
     /// A hint on each patched definition, per program.
@@ -27,7 +27,7 @@ pub enum SuccessHints {
     Off,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     pub patch_on_save: bool,
@@ -52,13 +52,21 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Reads `{"splice": {...}}` or the section itself; `Err` names what was wrong.
-    pub fn from_json(value: &Value) -> Result<Settings, String> {
+    /// These settings with the keys of `{"splice": {...}}` (or of the section itself) applied;
+    /// keys not given keep their value, so an empty change changes nothing. `Err` names what
+    /// was wrong.
+    pub fn updated(&self, value: &Value) -> Result<Settings, String> {
         let section = value.get("splice").unwrap_or(value);
-        if section.is_null() {
-            return Ok(Settings::default());
+        let Value::Object(changes) = section else {
+            return Ok(self.clone());
+        };
+        let mut merged = serde_json::to_value(self).map_err(|err| err.to_string())?;
+        if let Value::Object(current) = &mut merged {
+            for (key, value) in changes {
+                current.insert(key.clone(), value.clone());
+            }
         }
-        serde_json::from_value(section.clone()).map_err(|err| format!("splice settings: {err}"))
+        serde_json::from_value(merged).map_err(|err| format!("splice settings: {err}"))
     }
 
     pub fn runtime_dir(&self) -> PathBuf {
@@ -101,8 +109,31 @@ mod tests {
             ),
         ];
         for (value, expected) in cases {
-            assert_eq!(Settings::from_json(&value), expected, "{value}");
+            assert_eq!(Settings::default().updated(&value), expected, "{value}");
         }
-        assert!(Settings::from_json(&json!({"patchOnSave": "yes"})).is_err());
+        assert!(Settings::default()
+            .updated(&json!({"patchOnSave": "yes"}))
+            .is_err());
+    }
+
+    #[test]
+    fn an_empty_change_keeps_what_was_set() {
+        let set = Settings::default()
+            .updated(&json!({"successHints": "off"}))
+            .unwrap();
+        for empty in [
+            json!({}),
+            json!({"splice": {}}),
+            json!(null),
+            json!({"other": 1}),
+        ] {
+            let kept = set.updated(&empty).unwrap();
+            assert_eq!(kept.success_hints, SuccessHints::Off, "{empty}");
+        }
+        let changed = set
+            .updated(&json!({"splice": {"patchOnSave": false}}))
+            .unwrap();
+        assert_eq!(changed.success_hints, SuccessHints::Off);
+        assert!(!changed.patch_on_save);
     }
 }

@@ -162,7 +162,7 @@ impl LanguageServer for Backend {
         };
         let _ = self.encoding.set(encoding);
         let settings = match params.initialization_options.as_ref() {
-            Some(options) => Settings::from_json(options).unwrap_or_else(|err| {
+            Some(options) => Settings::default().updated(options).unwrap_or_else(|err| {
                 tracing::warn!("{err}; using defaults");
                 Settings::default()
             }),
@@ -284,7 +284,7 @@ impl LanguageServer for Backend {
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         let Ok(session) = self.session() else { return };
-        match Settings::from_json(&params.settings) {
+        match session.settings().updated(&params.settings) {
             Ok(settings) => {
                 let old_dir = session.pool.dir();
                 session.set_settings(settings);
