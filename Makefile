@@ -1,4 +1,4 @@
-# The two commands of a newcomer: `make demo` and `make test`. CI runs `make lint test`.
+# The two commands of a newcomer: `make demo` and `make test`. CI (.ci/run) runs `make lint test`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +6,7 @@ WHEEL_STAMP := dist/.built
 AGENT_SOURCES := $(shell find python/src python/splice crates/splice-protocol/src -type f) \
 	python/Cargo.toml python/pyproject.toml crates/splice-protocol/Cargo.toml Cargo.toml
 
-.PHONY: demo test test-rust test-lsp test-agent test-nvim lint bench-agent bench-lsp wheel server clean
+.PHONY: demo test test-rust test-lsp test-agent test-nvim test-vscode lint bench-agent bench-lsp wheel server clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ server:
 demo: $(WHEEL_STAMP) server
 	$(PY) examples/demo.py
 
-test: test-rust test-lsp test-agent test-nvim
+test: test-rust test-lsp test-agent test-nvim test-vscode
 
 test-rust:
 	cargo test -p splice-protocol
@@ -45,6 +45,14 @@ test-agent: $(WHEEL_STAMP)
 test-nvim: $(WHEEL_STAMP) server
 	SPLICE_TEST_PYTHON=$(abspath $(PY)) $(PY) -m pytest -q editors/nvim/tests
 
+# The VS Code extension (editors/vscode): type check, lint, unit tests, its tests against
+# splice-lsp and a running program, then the .vsix. Needs Node.js >= 20 with npm.
+test-vscode: $(WHEEL_STAMP) server
+	@command -v npm >/dev/null || { echo "test-vscode needs Node.js >= 20 with npm" >&2; exit 1; }
+	cd editors/vscode && npm ci && \
+		SPLICE_LSP=$(abspath target/release/splice-lsp) SPLICE_TEST_PYTHON=$(abspath $(PY)) npm test && \
+		npm run package
+
 lint: | $(PY)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -58,4 +66,4 @@ bench-lsp: $(WHEEL_STAMP) server
 	$(PY) bench/lsp_bench.py
 
 clean:
-	rm -rf dist target .venv .venvs
+	rm -rf dist target .venv .venvs editors/vscode/node_modules editors/vscode/out editors/vscode/dist

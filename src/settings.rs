@@ -69,9 +69,11 @@ impl Settings {
         serde_json::from_value(merged).map_err(|err| format!("splice settings: {err}"))
     }
 
+    /// The folder set, or the default one when none (or an empty one) is set.
     pub fn runtime_dir(&self) -> PathBuf {
         self.runtime_dir
             .clone()
+            .filter(|dir| !dir.as_os_str().is_empty())
             .unwrap_or_else(splice_protocol::discovery::runtime_dir)
     }
 
