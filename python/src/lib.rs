@@ -63,6 +63,7 @@ fn start(
         return Ok(current.agent.info.address.clone());
     }
     let dir = runtime_dir.unwrap_or_else(discovery::runtime_dir);
+    runner::set_python_version(&python_version);
     discovery::ensure_private_dir(&dir).map_err(|e| PyOSError::new_err(e.to_string()))?;
     // Whoever finds records of dead agents cleans them.
     let _ = discovery::list_agents(&dir);

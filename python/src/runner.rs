@@ -7,6 +7,11 @@
 //!   another thread would wait for the 5 ms switch interval;
 //! - a worker thread that attaches to the interpreter: immediate when the main thread is idle
 //!   (sleeping or blocked in I/O with the GIL released), where a pending call would wait.
+//!
+//! CPython before 3.12 does not wake the main thread for a pending call added from another
+//! thread (cpython#95820): it notices only when the GIL changes hands. So there, while the
+//! worker waits for the GIL, the switch interval is shortened from its 5 ms to `FAST_SWITCH`,
+//! and put back as soon as the worker holds the GIL.
 
 use std::ffi::{c_int, c_void};
 use std::sync::mpsc;
@@ -28,6 +33,76 @@ impl Slot {
     }
 }
 
+/// Microseconds a GIL waiter lets pass before asking the holder to let go, while a job waits.
+const FAST_SWITCH: std::ffi::c_ulong = 50;
+
+/// CPython's switch interval accessors: not in the stable ABI, so looked up at run time; every
+/// CPython from 3.2 to 3.13 exports them. Neither needs the GIL.
+struct SwitchInterval {
+    get: unsafe extern "C" fn() -> std::ffi::c_ulong,
+    set: unsafe extern "C" fn(std::ffi::c_ulong),
+}
+
+/// The interpreter's (major, minor) version, set when the agent starts.
+static PYTHON_VERSION: OnceLock<(u32, u32)> = OnceLock::new();
+
+pub fn set_python_version(version: &str) {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let _ = PYTHON_VERSION.set((parts.next().unwrap_or(3), parts.next().unwrap_or(0)));
+}
+
+fn switch_interval() -> Option<&'static SwitchInterval> {
+    static FOUND: OnceLock<Option<SwitchInterval>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            // From 3.12 on the accessors need the GIL (the interval is per interpreter), and a
+            // pending call wakes the main thread by itself.
+            if PYTHON_VERSION.get().is_none_or(|v| *v >= (3, 12)) {
+                return None;
+            }
+            // SAFETY: dlsym on the running process; the symbols, when present, have these
+            // signatures in every CPython version the agent supports.
+            unsafe {
+                let get = libc::dlsym(libc::RTLD_DEFAULT, c"_PyEval_GetSwitchInterval".as_ptr());
+                let set = libc::dlsym(libc::RTLD_DEFAULT, c"_PyEval_SetSwitchInterval".as_ptr());
+                if get.is_null() || set.is_null() {
+                    return None;
+                }
+                Some(SwitchInterval {
+                    get: std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> std::ffi::c_ulong>(get),
+                    set: std::mem::transmute::<*mut c_void, unsafe extern "C" fn(std::ffi::c_ulong)>(set),
+                })
+            }
+        })
+        .as_ref()
+}
+
+/// Attaches to the interpreter with the switch interval shortened for the wait.
+fn attach_soon<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
+    let Some(switch) = switch_interval() else {
+        return Python::try_attach(f);
+    };
+    // SAFETY: plain loads and stores of an integer in the interpreter's runtime state.
+    let before = unsafe { (switch.get)() };
+    if before > FAST_SWITCH {
+        unsafe { (switch.set)(FAST_SWITCH) };
+    }
+    // Put back before running anything, unless the program changed it meanwhile.
+    let restore = || {
+        if before > FAST_SWITCH && unsafe { (switch.get)() } == FAST_SWITCH {
+            unsafe { (switch.set)(before) };
+        }
+    };
+    let result = Python::try_attach(|py| {
+        restore();
+        f(py)
+    });
+    if result.is_none() {
+        restore();
+    }
+    result
+}
+
 fn worker() -> &'static Mutex<mpsc::Sender<Arc<Slot>>> {
     static WORKER: OnceLock<Mutex<mpsc::Sender<Arc<Slot>>>> = OnceLock::new();
     WORKER.get_or_init(|| {
@@ -39,7 +114,7 @@ fn worker() -> &'static Mutex<mpsc::Sender<Arc<Slot>>> {
                 }
                 // try_attach declines during interpreter shutdown; the job is then dropped so
                 // that its requester stops waiting.
-                let attached = Python::try_attach(|py| {
+                let attached = attach_soon(|py| {
                     if let Some(job) = slot.take() {
                         job(py);
                     }
