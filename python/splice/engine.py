@@ -707,10 +707,15 @@ def _column(line: str, byte_offset: int) -> int:
     return len(line.encode("utf-8")[:byte_offset].decode("utf-8", "replace"))
 
 
+def _line(source: str, lineno: int) -> str:
+    """Line `lineno` (from 1) of `source`, without splitting past it."""
+    lines = source.split("\n", lineno)
+    return lines[lineno - 1] if lineno - 1 < len(lines) else ""
+
+
 def name_span(source: str, node) -> dict:
     """The span of the definition's name on its `def`/`class` line."""
-    lines = source.splitlines()
-    text = lines[node.lineno - 1] if node.lineno - 1 < len(lines) else ""
+    text = _line(source, node.lineno)
     start = _column(text, node.col_offset)
     keyword_end = text.find(node.name, start)
     column = keyword_end if keyword_end >= 0 else start

@@ -21,21 +21,34 @@ def real_path(path: str) -> str:
     return known
 
 
+# Resolved path -> (keys in sys.modules of the modules loaded from it, size of sys.modules then).
+# Valid while no module was added or removed and each still comes from that path.
+_modules_of: Dict[str, Tuple[List[str], int]] = {}
+
+
 def modules_for(path: str) -> List[ModuleType]:
     """Modules loaded from `path`, by resolved path; `__main__` first when it is one."""
     target = os.path.realpath(path)
+    known = _modules_of.get(target)
+    if known is not None and known[1] == len(sys.modules):
+        modules = [sys.modules.get(key) for key in known[0]]
+        if all(m is not None and real_path(getattr(m, "__file__", "") or "") == target for m in modules):
+            return modules  # type: ignore[return-value]
     found = []
-    for name, module in list(sys.modules.items()):
+    for key, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         if isinstance(file, str) and real_path(file) == target:
-            found.append((name != "__main__", name, module))
+            found.append((key != "__main__", key, module))
     found.sort(key=lambda entry: entry[:2])
     seen: set = set()
-    modules = []
-    for _, _, module in found:
+    keys, modules = [], []
+    for _, key, module in found:
         if id(module) not in seen:
             seen.add(id(module))
+            keys.append(key)
             modules.append(module)
+    if modules:
+        _modules_of[target] = (keys, len(sys.modules))
     return modules
 
 

@@ -17,30 +17,45 @@ from .feedback import report
 REPORT_NAME = "__splice_report__"
 
 
-class _Wrap(ast.NodeTransformer):
-    def visit_FunctionDef(self, node):
-        self.generic_visit(node)
-        body = node.body
-        head: List[ast.stmt] = []
-        first = body[0] if body else None
-        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-            head, body = body[:1], body[1:]
-        if not body:
-            return node
-        call = ast.Expr(ast.Call(ast.Name(REPORT_NAME, ast.Load()), [], []))
-        handler = ast.ExceptHandler(ast.Name("BaseException", ast.Load()), None, [call, ast.Raise(None, None)])
-        wrapper = ast.Try(body, [handler], [], [])
-        for new in (call, call.value, call.value.func, handler, handler.type, handler.body[1]):
-            ast.copy_location(new, node)
-        ast.copy_location(wrapper, body[0])
-        node.body = head + [wrapper]
-        return ast.fix_missing_locations(node)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
-    visit_AsyncFunctionDef = visit_FunctionDef
+
+def _wrap_function(node) -> None:
+    body = node.body
+    head: List[ast.stmt] = []
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        head, body = body[:1], body[1:]
+    if not body:
+        return
+    call = ast.Expr(ast.Call(ast.Name(REPORT_NAME, ast.Load()), [], []))
+    handler = ast.ExceptHandler(ast.Name("BaseException", ast.Load()), None, [call, ast.Raise(None, None)])
+    wrapper = ast.Try(body, [handler], [], [])
+    for new in (call, call.value, call.value.func, handler, handler.type, handler.body[1]):
+        ast.copy_location(new, node)
+    ast.copy_location(wrapper, body[0])
+    node.body = head + [wrapper]
+
+
+def _wrap_statements(statements: List[ast.stmt]) -> None:
+    """Wraps the functions among these statements and, through blocks and class bodies, inside
+    them. Expressions are never entered: no function is defined there."""
+    for stmt in statements:
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(stmt, field, None)
+            if isinstance(block, list):
+                children = [getattr(child, "body", child) for child in block]
+                _wrap_statements([c for c in children if isinstance(c, ast.stmt)])
+                for child in children:
+                    if isinstance(child, list):
+                        _wrap_statements(child)
+        if isinstance(stmt, _FUNCTIONS):
+            _wrap_function(stmt)
 
 
 def wrap(tree: ast.Module) -> ast.Module:
     """Wraps every function of a parsed context (in place) in the reporting handler."""
     if getattr(builtins, REPORT_NAME, None) is not report:
         setattr(builtins, REPORT_NAME, report)
-    return _Wrap().visit(tree)
+    _wrap_statements(tree.body)
+    return tree

@@ -185,7 +185,7 @@ SIGNALS = {
 def test_signals_reach_the_program_not_the_agent_threads(program, args, signum, status, output):
     prog = program(SLEEPER, argv=["app.py", *args])
     # A connection and a request to the engine: every agent thread exists.
-    assert prog.client.loaded(prog.path())["modules"] == ["__main__"]
+    wait_for(lambda: prog.client.loaded(prog.path())["modules"] == ["__main__"], what="app.py to load")
     prog.send_line("go")
     assert prog.read_line() == "sleeping"
 
