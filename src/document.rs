@@ -1,5 +1,8 @@
-//! An open buffer: its text in a rope and its tree-sitter tree, both updated per edit, the
-//! tree reparsed incrementally.
+//! An open buffer: its text in a rope and, while it is in use, its tree-sitter tree. Edits
+//! apply to the rope at once; the tree is brought up to date (incrementally) only when the
+//! definitions are needed, and the definitions are kept until the next edit.
+
+use std::sync::Arc;
 
 use ropey::Rope;
 use tree_sitter::{InputEdit, Parser, Point, Tree};
@@ -10,7 +13,9 @@ pub struct Document {
     pub rope: Rope,
     pub version: i32,
     tree: Option<Tree>,
-    parser: Parser,
+    /// Whether the rope changed since the tree was last parsed.
+    stale: bool,
+    definitions: Option<Arc<Vec<PyDefinition>>>,
 }
 
 /// A change in char indices of the text before it: `start..end` replaced by `text`.
@@ -30,28 +35,35 @@ fn python_parser() -> Parser {
 
 impl Document {
     pub fn new(text: &str, version: i32) -> Document {
-        let mut doc = Document {
+        Document {
             rope: Rope::from_str(text),
             version,
             tree: None,
-            parser: python_parser(),
-        };
-        doc.reparse();
-        doc
+            stale: true,
+            definitions: None,
+        }
     }
 
-    /// Replaces the whole text (full sync): a fresh parse is as fast as an incremental one.
+    /// Replaces the whole text (full sync).
     pub fn replace_all(&mut self, text: &str) {
         self.rope = Rope::from_str(text);
         self.tree = None;
-        self.reparse();
+        self.stale = true;
+        self.definitions = None;
     }
 
-    /// Applies one edit; the caller reparses once after a batch.
+    /// Applies one edit to the text, and to the tree's positions if there is a tree.
     pub fn apply(&mut self, change: Change<'_>) {
         let len = self.rope.len_chars();
         let start = change.start.min(len);
         let end = change.end.clamp(start, len);
+        self.stale = true;
+        self.definitions = None;
+        if self.tree.is_none() {
+            self.rope.remove(start..end);
+            self.rope.insert(start, change.text);
+            return;
+        }
         let start_byte = self.rope.char_to_byte(start);
         let old_end_byte = self.rope.char_to_byte(end);
         let start_position = self.point(start_byte);
@@ -78,7 +90,11 @@ impl Document {
         Point::new(row, byte - self.rope.line_to_byte(row))
     }
 
+    /// Brings the tree up to date: incrementally from the last one when there is one.
     pub fn reparse(&mut self) {
+        if !self.stale && self.tree.is_some() {
+            return;
+        }
         let rope = &self.rope;
         let mut read = |byte: usize, _: Point| -> &[u8] {
             if byte >= rope.len_bytes() {
@@ -87,20 +103,36 @@ impl Document {
             let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
             &chunk.as_bytes()[byte - chunk_start..]
         };
-        self.tree = self
-            .parser
-            .parse_with_options(&mut read, self.tree.as_ref(), None);
+        self.tree = python_parser().parse_with_options(&mut read, self.tree.as_ref(), None);
+        self.stale = false;
+    }
+
+    /// Frees the tree (most of a document's memory); the next need parses afresh.
+    pub fn drop_tree(&mut self) {
+        self.tree = None;
+        self.stale = true;
+    }
+
+    pub fn has_tree(&self) -> bool {
+        self.tree.is_some()
     }
 
     pub fn text(&self) -> String {
         self.rope.to_string()
     }
 
-    pub fn definitions(&self) -> Vec<PyDefinition> {
-        match &self.tree {
+    /// The definitions of the current text, parsed when an edit made them out of date.
+    pub fn definitions(&mut self) -> Arc<Vec<PyDefinition>> {
+        if let Some(known) = &self.definitions {
+            return known.clone();
+        }
+        self.reparse();
+        let found = Arc::new(match &self.tree {
             Some(tree) => python_index::definitions(tree, &self.rope),
             None => Vec::new(),
-        }
+        });
+        self.definitions = Some(found.clone());
+        found
     }
 }
 
@@ -108,13 +140,17 @@ impl Document {
 mod tests {
     use super::*;
 
-    fn names(doc: &Document) -> Vec<String> {
-        doc.definitions().into_iter().map(|d| d.qualname).collect()
+    fn names(doc: &mut Document) -> Vec<String> {
+        doc.definitions()
+            .iter()
+            .map(|d| d.qualname.clone())
+            .collect()
     }
 
     #[test]
     fn incremental_edits_match_a_fresh_parse() {
         let mut doc = Document::new("def f():\n    return 1\n", 1);
+        doc.reparse();
         // (start, end, text) in chars, applied in order
         let edits: &[(usize, usize, &str)] = &[
             (4, 5, "g"),
@@ -124,10 +160,26 @@ mod tests {
         ];
         for &(start, end, text) in edits {
             doc.apply(Change { start, end, text });
-            doc.reparse();
-            let fresh = Document::new(&doc.text(), 0);
-            assert_eq!(names(&doc), names(&fresh));
+            let mut fresh = Document::new(&doc.text(), 0);
+            assert_eq!(names(&mut doc), names(&mut fresh));
+            assert!(doc.has_tree());
         }
-        assert_eq!(names(&doc), vec!["g", "A", "A.m", "tail"]);
+        assert_eq!(names(&mut doc), vec!["g", "A", "A.m", "tail"]);
+        doc.drop_tree();
+        assert_eq!(
+            names(&mut doc),
+            vec!["g", "A", "A.m", "tail"],
+            "kept until an edit"
+        );
+        doc.apply(Change {
+            start: 0,
+            end: 0,
+            text: "\n",
+        });
+        assert_eq!(
+            names(&mut doc),
+            vec!["g", "A", "A.m", "tail"],
+            "parsed afresh"
+        );
     }
 }

@@ -131,9 +131,11 @@ pub fn changed<'a>(
         .collect()
 }
 
+/// The request for `selected` definitions of `rope` (whose whole text is `text`).
 pub fn request(
     path: &str,
     text: &str,
+    rope: &ropey::Rope,
     selected: &[(String, &PyDefinition)],
 ) -> (PatchParams, Vec<SentDefinition>) {
     let params = PatchParams {
@@ -143,7 +145,7 @@ pub fn request(
             .iter()
             .map(|(_, def)| Definition {
                 qualname: def.qualname.clone(),
-                source: def.context(),
+                source: def.context(rope),
             })
             .collect(),
     };
@@ -169,8 +171,8 @@ mod tests {
 
     #[test]
     fn only_changed_definitions_are_sent_after_a_baseline() {
-        let before = Document::new("def a():\n    return 1\n\ndef b():\n    return 2\n", 0);
-        let after = Document::new("def a():\n    return 1\n\ndef b():\n    return 3\n", 0);
+        let mut before = Document::new("def a():\n    return 1\n\ndef b():\n    return 2\n", 0);
+        let mut after = Document::new("def a():\n    return 1\n\ndef b():\n    return 3\n", 0);
         let defs_before = before.definitions();
         let baseline: HashMap<String, u64> = keyed(&defs_before)
             .into_iter()
@@ -188,7 +190,7 @@ mod tests {
     fn innermost_definition_at_cursor() {
         let text =
             "class A:\n    def m(self):\n        def inner():\n            pass\n    x = 1\n";
-        let doc = Document::new(text, 0);
+        let mut doc = Document::new(text, 0);
         let defs = doc.definitions();
         // (char index, expected qualname)
         let cases = [
@@ -206,7 +208,7 @@ mod tests {
     #[test]
     fn getter_and_setter_get_distinct_keys() {
         let text = "class A:\n    @property\n    def x(self):\n        return 1\n    @x.setter\n    def x(self, v):\n        pass\n";
-        let doc = Document::new(text, 0);
+        let mut doc = Document::new(text, 0);
         let defs = doc.definitions();
         let keys: Vec<String> = keyed(&defs).into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec!["A#0", "A.x#0", "A.x#1"]);

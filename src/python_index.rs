@@ -27,35 +27,72 @@ pub struct PyDefinition {
     pub decorators: Vec<String>,
     /// Zero-based line of the `def`/`class` keyword.
     pub line: usize,
-    /// The lines (zero-based row, text) that compile the definition in its context: headers
-    /// of enclosing classes, or the whole enclosing function. See `context()`.
-    pub context_rows: Vec<(usize, String)>,
+    /// The rows that compile the definition in its context: top-level imports, headers of
+    /// enclosing classes, or the whole enclosing function; in order. See `context()`.
+    pub context_rows: Vec<ContextRows>,
     pub fingerprint: u64,
     /// Whether tree-sitter found a syntax error inside it.
     pub has_error: bool,
 }
 
+/// Rows of the document that go into a definition's context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContextRows {
+    /// Rows `first..=last`, as they are.
+    Copy { first: usize, last: usize },
+    /// A block (if, try, with, ...) around the definition: an opener at that row and indent.
+    Opener { row: usize, indent: usize },
+}
+
+/// The text of a row without its line ending.
+fn row_text(rope: &Rope, row: usize) -> ropey::RopeSlice<'_> {
+    if row >= rope.len_lines() {
+        return rope.slice(0..0);
+    }
+    let line = rope.line(row);
+    let mut len = line.len_chars();
+    while len > 0 && matches!(line.char(len - 1), '\n' | '\r') {
+        len -= 1;
+    }
+    line.slice(..len)
+}
+
 impl PyDefinition {
-    /// Compilable text with the definition at its real lines, every other line blank.
-    pub fn context(&self) -> String {
-        let last = self.context_rows.last().map_or(0, |(row, _)| *row);
-        let mut text = String::with_capacity(
-            last + self
-                .context_rows
-                .iter()
-                .map(|(_, l)| l.len())
-                .sum::<usize>()
-                + 1,
-        );
+    /// Compilable text with the definition at its real lines, every other line blank. `rope`
+    /// is the text the definitions were found in.
+    pub fn context(&self, rope: &Rope) -> String {
+        let mut text = String::new();
         let mut row = 0;
-        for (at, line) in &self.context_rows {
-            while row < *at {
+        let mut put = |text: &mut String, at: usize, line: &dyn Fn(&mut String)| {
+            if at < row {
+                return;
+            }
+            while row < at {
                 text.push('\n');
                 row += 1;
             }
-            text.push_str(line);
+            line(text);
             text.push('\n');
             row += 1;
+        };
+        for part in &self.context_rows {
+            match *part {
+                ContextRows::Copy { first, last } => {
+                    for at in first..=last {
+                        put(&mut text, at, &|t: &mut String| {
+                            for chunk in row_text(rope, at).chunks() {
+                                t.push_str(chunk);
+                            }
+                        });
+                    }
+                }
+                ContextRows::Opener { row: at, indent } => {
+                    put(&mut text, at, &|t: &mut String| {
+                        t.extend(std::iter::repeat_n(' ', indent));
+                        t.push_str("if True:");
+                    });
+                }
+            }
         }
         text
     }
@@ -74,7 +111,6 @@ enum Enclosing<'t> {
 
 struct Indexer<'a> {
     rope: &'a Rope,
-    lines: Vec<String>,
     found: Vec<PyDefinition>,
     /// Rows of the module's top-level imports. They go into every context: CPython compiles
     /// calls on imported modules differently, and the code must compare equal to what runs.
@@ -111,7 +147,6 @@ pub fn definitions(tree: &Tree, rope: &Rope) -> Vec<PyDefinition> {
         .collect();
     let mut indexer = Indexer {
         rope,
-        lines: rope.lines().map(|l| l.to_string()).collect(),
         found: Vec::new(),
         import_rows,
     };
@@ -188,7 +223,19 @@ impl<'a> Indexer<'a> {
             // A class's own body is never run again: only a new or renamed class matters, and
             // its methods are definitions of their own.
             DefKind::Class => (qualname.as_str(), def.start_position().row).hash(&mut hasher),
-            DefKind::Function => context_rows.hash(&mut hasher),
+            DefKind::Function => {
+                for part in &context_rows {
+                    part.hash(&mut hasher);
+                    if let ContextRows::Copy { first, last } = *part {
+                        for row in first..=last {
+                            for chunk in row_text(self.rope, row).chunks() {
+                                hasher.write(chunk.as_bytes());
+                            }
+                            hasher.write_u8(b'\n');
+                        }
+                    }
+                }
+            }
         }
         self.found.push(PyDefinition {
             qualname: qualname.clone(),
@@ -230,47 +277,49 @@ impl<'a> Indexer<'a> {
         chain.pop();
     }
 
-    fn context(&self, outer: Node<'_>, chain: &[Enclosing<'_>]) -> Vec<(usize, String)> {
-        let line = |row: usize| -> String {
-            self.lines
-                .get(row)
-                .map(|l| l.trim_end_matches(['\n', '\r']).to_owned())
-                .unwrap_or_default()
-        };
-        let mut rows_out: Vec<(usize, String)> = self
+    fn context(&self, outer: Node<'_>, chain: &[Enclosing<'_>]) -> Vec<ContextRows> {
+        let mut parts: Vec<ContextRows> = self
             .import_rows
             .iter()
-            .map(|&row| (row, line(row)))
+            .map(|&row| ContextRows::Copy {
+                first: row,
+                last: row,
+            })
             .collect();
-        let copy = |rows_out: &mut Vec<(usize, String)>, node: Node<'_>| {
+        let copy = |parts: &mut Vec<ContextRows>, node: Node<'_>| {
             let (first, last) = rows(node);
-            rows_out.extend((first..=last).map(|row| (row, line(row))));
+            parts.push(ContextRows::Copy { first, last });
         };
         let mut inside_function = false;
         for enclosing in chain {
             match enclosing {
                 Enclosing::Function(node) => {
                     // A function's free variables depend on its whole enclosing function.
-                    copy(&mut rows_out, *node);
+                    copy(&mut parts, *node);
                     inside_function = true;
                     break;
                 }
                 Enclosing::Class {
                     first_row,
                     last_row,
-                } => rows_out.extend((*first_row..=*last_row).map(|row| (row, line(row)))),
-                Enclosing::Block { row, indent } => {
-                    // Any opener keeps the definition indented where it is.
-                    rows_out.push((*row, format!("{}if True:", " ".repeat(*indent))));
-                }
+                } => parts.push(ContextRows::Copy {
+                    first: *first_row,
+                    last: *last_row,
+                }),
+                Enclosing::Block { row, indent } => parts.push(ContextRows::Opener {
+                    row: *row,
+                    indent: *indent,
+                }),
             }
         }
         if !inside_function {
-            copy(&mut rows_out, outer);
+            copy(&mut parts, outer);
         }
-        rows_out.sort_by_key(|(row, _)| *row);
-        rows_out.dedup_by_key(|(row, _)| *row);
-        rows_out
+        parts.sort_by_key(|part| match *part {
+            ContextRows::Copy { first, .. } => first,
+            ContextRows::Opener { row, .. } => row,
+        });
+        parts
     }
 }
 
@@ -372,7 +421,10 @@ mod tests {
         assert!(names.contains(&"also_good"), "{names:?}");
         let good = defs.iter().find(|d| d.qualname == "good").unwrap();
         assert!(!good.has_error);
-        assert_eq!(good.context(), "def good():\n    return 1\n");
+        assert_eq!(
+            good.context(&Rope::from_str(text)),
+            "def good():\n    return 1\n"
+        );
     }
 
     #[test]
@@ -414,7 +466,11 @@ mod tests {
         for (text, qualname, expected) in cases {
             let defs = index(text);
             let def = defs.iter().find(|d| d.qualname == *qualname).unwrap();
-            assert_eq!(&def.context(), expected, "{qualname} in {text:?}");
+            assert_eq!(
+                &def.context(&Rope::from_str(text)),
+                expected,
+                "{qualname} in {text:?}"
+            );
         }
     }
 

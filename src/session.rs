@@ -28,8 +28,14 @@ pub enum Selection {
     At(usize),
 }
 
+/// Documents whose tree-sitter tree is kept, most recently used first. A tree takes some 40
+/// times its text's size; the others are parsed again when next needed.
+const TREES_KEPT: usize = 8;
+
 pub struct Session {
     docs: Mutex<HashMap<String, Document>>,
+    /// Keys of the documents holding a tree, most recently used first.
+    with_tree: Mutex<Vec<String>>,
     notes: Mutex<HashMap<String, Notes>>,
     baselines: Mutex<Baselines>,
     settings: Mutex<Settings>,
@@ -46,6 +52,7 @@ impl Session {
         let pool = AgentPool::new(settings.runtime_dir(), settings.request_timeout());
         Session {
             docs: Mutex::new(HashMap::new()),
+            with_tree: Mutex::new(Vec::new()),
             notes: Mutex::new(HashMap::new()),
             baselines: Mutex::new(Baselines::default()),
             settings: Mutex::new(settings),
@@ -70,6 +77,7 @@ impl Session {
 
     pub fn close(&self, key: &str) {
         lock(&self.docs).remove(key);
+        lock(&self.with_tree).retain(|k| k != key);
         lock(&self.notes).remove(key);
     }
 
@@ -111,10 +119,29 @@ impl Session {
         (rope, notes)
     }
 
+    /// The document's text, rope and definitions, as of now; parses if an edit requires it.
+    pub fn snapshot(&self, key: &str) -> Option<(Rope, Arc<Vec<PyDefinition>>)> {
+        let mut docs = lock(&self.docs);
+        let doc = docs.get_mut(key)?;
+        let definitions = doc.definitions();
+        let rope = doc.rope.clone();
+        if doc.has_tree() {
+            let mut recent = lock(&self.with_tree);
+            recent.retain(|k| k != key);
+            recent.insert(0, key.to_owned());
+            let keep = TREES_KEPT.min(recent.len());
+            for evicted in recent.split_off(keep) {
+                if let Some(doc) = docs.get_mut(&evicted) {
+                    doc.drop_tree();
+                }
+            }
+        }
+        Some((rope, definitions))
+    }
+
     pub fn innermost(&self, key: &str, at: usize) -> Option<PyDefinition> {
-        self.with_document(key, |doc| {
-            patching::innermost_at(&doc.definitions(), at).map(|(_, d)| d.clone())
-        })?
+        let (_, defs) = self.snapshot(key)?;
+        patching::innermost_at(&defs, at).map(|(_, d)| d.clone())
     }
 
     /// Live agents this session patches, by the `agents` setting.
@@ -154,9 +181,10 @@ impl Session {
         selection: Selection,
         trigger: Trigger,
     ) -> Result<(PatchReport, Rope), String> {
-        let (text, rope, defs) = self
-            .with_document(key, |d| (d.text(), d.rope.clone(), d.definitions()))
+        let (rope, defs) = self
+            .snapshot(key)
             .ok_or_else(|| format!("{path} is not open"))?;
+        let text = rope.to_string();
         if let Selection::At(at) = selection {
             if patching::innermost_at(&defs, at).is_none() {
                 return Err("no function at the cursor".into());
@@ -178,7 +206,7 @@ impl Session {
             if selected.is_empty() {
                 continue;
             }
-            let (params, sent) = patching::request(path, &text, &selected);
+            let (params, sent) = patching::request(path, &text, &rope, &selected);
             tasks.push((
                 link.clone(),
                 sent,
@@ -197,14 +225,14 @@ impl Session {
         at: usize,
     ) -> Result<(PatchReport, Rope), String> {
         let (rope, defs) = self
-            .with_document(key, |d| (d.rope.clone(), d.definitions()))
+            .snapshot(key)
             .ok_or_else(|| format!("{path} is not open"))?;
         let selected: Vec<_> = patching::innermost_at(&defs, at).into_iter().collect();
         let Some((_, def)) = selected.first() else {
             return Err("no function at the cursor".into());
         };
         let qualname = def.qualname.clone();
-        let (_, sent) = patching::request(path, "", &selected);
+        let (_, sent) = patching::request(path, "", &rope, &selected);
         let links = self.agents();
         let found = links.len();
         let mut tasks = Vec::new();

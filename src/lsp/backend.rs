@@ -255,7 +255,6 @@ impl LanguageServer for Backend {
                     }
                 }
             }
-            doc.reparse();
             ranges
         });
         if notes_changed == Some(true) {
