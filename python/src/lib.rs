@@ -250,20 +250,22 @@ impl Client {
     }
 
     /// Sends `method` with `params_json` and returns the result as JSON; raises `AgentError`.
+    /// The request is checked against the protocol's types, then sent as built.
     #[pyo3(signature = (method, params_json=None))]
     fn call(&self, py: Python<'_>, method: &str, params_json: Option<&str>) -> PyResult<String> {
-        let request = format!(
-            r#"{{"id":0,"method":{},"params":{}}}"#,
-            serde_json::Value::String(method.to_owned()),
-            params_json.unwrap_or("null")
-        );
-        let call = decode_request(request.as_bytes())
-            .map_err(|(_, err)| PyValueError::new_err(err.message))?
-            .call;
+        let line = |id: u64| {
+            format!(
+                r#"{{"id":{id},"method":{},"params":{}}}"#,
+                serde_json::Value::String(method.to_owned()),
+                params_json.unwrap_or("null")
+            )
+        };
+        decode_request(line(0).as_bytes())
+            .map_err(|(_, err)| PyValueError::new_err(err.message))?;
         let response = py
             .detach(|| {
                 let mut client = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-                client.call_raw(&call)
+                client.call_line(|id| Ok(line(id)))
             })
             .map_err(client_error)?;
         match response.outcome {

@@ -15,8 +15,8 @@ use pyo3::prelude::*;
 use splice_protocol::discovery::current_uid;
 use splice_protocol::framing::{read_frame, write_frame, FrameError, MAX_FRAME_BYTES};
 use splice_protocol::{
-    decode_request, AgentInfo, Call, ErrorCode, FileResult, LoadedResult, Pong, Request, Response,
-    PROTOCOL_VERSION,
+    decode_request_with_params, AgentInfo, Call, ErrorCode, FileResult, LoadedResult, Pong,
+    Request, Response, PROTOCOL_VERSION,
 };
 
 use crate::runner::run_on_interpreter;
@@ -284,8 +284,8 @@ fn handle_connection(stream: Box<dyn Connection>, agent: &Arc<Agent>) -> io::Res
 
 /// The response to one frame, and whether to close the connection after it.
 fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response, bool) {
-    let request = match decode_request(bytes) {
-        Ok(request) => request,
+    let (request, raw_params) = match decode_request_with_params(bytes) {
+        Ok(decoded) => decoded,
         Err((id, err)) => {
             return (
                 Response {
@@ -297,6 +297,8 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
         }
     };
     let Request { id, call } = request;
+    // The engine gets the params as sent: checked above, never serialized twice.
+    let params = raw_params.map_or("null", |raw| raw.get()).to_owned();
     if let Call::Handshake(hello) = &call {
         if hello.protocol_version != PROTOCOL_VERSION {
             let message = format!(
@@ -336,9 +338,9 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
                 pid: agent.info.pid,
             },
         ),
-        Call::Patch(params) => run_engine::<FileResult>(id, agent, "patch", &params),
-        Call::Revert(params) => run_engine::<FileResult>(id, agent, "revert", &params),
-        Call::Loaded(params) => run_engine::<LoadedResult>(id, agent, "loaded", &params),
+        Call::Patch(_) => run_engine::<FileResult>(id, agent, "patch", params),
+        Call::Revert(_) => run_engine::<FileResult>(id, agent, "revert", params),
+        Call::Loaded(_) => run_engine::<LoadedResult>(id, agent, "loaded", params),
         Call::Events(params) => Response::ok(
             id,
             &crate::events::wait(
@@ -351,19 +353,10 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
 }
 
 /// Hands the request to the Python engine and checks that its answer has the promised type.
-fn run_engine<R>(
-    id: u64,
-    agent: &Arc<Agent>,
-    method: &'static str,
-    params: &impl serde::Serialize,
-) -> Response
+fn run_engine<R>(id: u64, agent: &Arc<Agent>, method: &'static str, params: String) -> Response
 where
     R: serde::de::DeserializeOwned + serde::Serialize,
 {
-    let params = match serde_json::to_string(params) {
-        Ok(params) => params,
-        Err(err) => return Response::error(Some(id), ErrorCode::Internal, err.to_string()),
-    };
     let agent = agent.clone();
     let outcome = run_on_interpreter(move |py| -> Result<String, String> {
         agent

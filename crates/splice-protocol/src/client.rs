@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use crate::framing::{read_frame, write_frame, MAX_FRAME_BYTES};
+use crate::framing::{read_frame, MAX_FRAME_BYTES};
 use crate::messages::{
     AgentInfo, Call, ErrorCode, ErrorReply, Handshake, Request, Response, PROTOCOL_VERSION,
 };
@@ -123,13 +123,28 @@ impl Client {
     }
 
     pub fn call_raw(&mut self, call: &Call) -> Result<Response, ClientError> {
+        self.call_line(|id| {
+            let request = Request {
+                id,
+                call: call.clone(),
+            };
+            serde_json::to_string(&request).map_err(|e| ClientError::Protocol(e.to_string()))
+        })
+    }
+
+    /// Sends a request the caller serialized for the `id` it is given: one line of JSON.
+    pub fn call_line(
+        &mut self,
+        line_for: impl FnOnce(u64) -> Result<String, ClientError>,
+    ) -> Result<Response, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        let request = Request {
-            id,
-            call: call.clone(),
-        };
-        write_frame(&mut self.writer, &request)?;
+        let mut line = line_for(id)?;
+        if line.contains('\n') {
+            return Err(ClientError::Protocol("a request must be one line".into()));
+        }
+        line.push('\n');
+        self.writer.write_all(line.as_bytes())?;
         self.writer.flush()?;
         match read_frame(&mut self.reader, &mut self.buf, MAX_FRAME_BYTES) {
             Ok(true) => {}

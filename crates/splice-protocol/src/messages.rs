@@ -5,6 +5,7 @@
 //! The `id` is `null` only when the request was too broken to read one.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Bumped on every change a peer of the previous version would misread.
@@ -325,20 +326,43 @@ impl Response {
 
 /// Reads a request, telling a broken one apart from an unknown method or bad params, and
 /// keeping its `id` whenever there is one so that the error reply can carry it.
-pub fn decode_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ErrorReply)> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
-        (
-            None,
-            ErrorReply::new(ErrorCode::ParseError, err.to_string()),
-        )
-    })?;
-    let Value::Object(mut object) = value else {
-        return Err((
-            None,
-            ErrorReply::new(ErrorCode::InvalidRequest, "a request is a JSON object"),
-        ));
-    };
-    let id = match object.get("id") {
+/// A request that could not be read: its `id` if it had one, and the error to answer.
+pub type Rejected = (Option<u64>, ErrorReply);
+
+pub fn decode_request(bytes: &[u8]) -> Result<Request, Rejected> {
+    decode_request_with_params(bytes).map(|(request, _)| request)
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    method: Option<Value>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
+}
+
+/// Like `decode_request`, also handing back the params as they were sent: a receiver that
+/// passes them on (the agent to its engine) then needs no second serialization.
+pub fn decode_request_with_params(bytes: &[u8]) -> Result<(Request, Option<&RawValue>), Rejected> {
+    // Derived struct decoding would also take an array: a request is an object.
+    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let parse_error = |err: String| (None, ErrorReply::new(ErrorCode::ParseError, err));
+    if let Err(err) = std::str::from_utf8(bytes) {
+        return Err(parse_error(format!("not UTF-8: {err}")));
+    }
+    if !is_object {
+        let reply = match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => ErrorReply::new(ErrorCode::InvalidRequest, "a request is a JSON object"),
+            Err(err) => ErrorReply::new(ErrorCode::ParseError, err.to_string()),
+        };
+        return Err((None, reply));
+    }
+    // Every field of the envelope takes any JSON: failing here means broken JSON.
+    let envelope: Envelope<'_> =
+        serde_json::from_slice(bytes).map_err(|err| parse_error(err.to_string()))?;
+    let id = match &envelope.id {
         Some(Value::Number(n)) if n.is_u64() => n.as_u64(),
         _ => {
             return Err((
@@ -350,41 +374,50 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ErrorReply)
             ))
         }
     };
-    let method = match object.get("method") {
-        Some(Value::String(m)) => m.clone(),
-        _ => {
-            return Err((
-                id,
-                ErrorReply::new(
-                    ErrorCode::InvalidRequest,
-                    "a request needs a string `method`",
-                ),
-            ))
-        }
-    };
-    const KNOWN: [&str; 6] = ["handshake", "ping", "patch", "revert", "loaded", "events"];
-    if !KNOWN.contains(&method.as_str()) {
+    let Some(Value::String(method)) = &envelope.method else {
         return Err((
             id,
             ErrorReply::new(
-                ErrorCode::UnknownMethod,
-                format!(
-                    "unknown method `{method}`; this agent knows {}",
-                    KNOWN.join(", ")
-                ),
+                ErrorCode::InvalidRequest,
+                "a request needs a string `method`",
             ),
         ));
-    }
-    if object.get("params") == Some(&Value::Null) {
-        object.remove("params");
-    }
-    serde_json::from_value(Value::Object(object)).map_err(|err| {
-        (
-            id,
+    };
+    let params = envelope.params.filter(|raw| raw.get() != "null");
+    fn typed<T: serde::de::DeserializeOwned>(
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<T, ErrorReply> {
+        let text = params.map_or("null", RawValue::get);
+        serde_json::from_str(text).map_err(|err| {
             ErrorReply::new(
                 ErrorCode::InvalidRequest,
                 format!("bad params for `{method}`: {err}"),
+            )
+        })
+    }
+    let call = match method.as_str() {
+        "handshake" => typed(method, params).map(Call::Handshake),
+        "ping" => Ok(Call::Ping),
+        "patch" => typed(method, params).map(Call::Patch),
+        "revert" => typed(method, params).map(Call::Revert),
+        "loaded" => typed(method, params).map(Call::Loaded),
+        "events" => typed(method, params).map(Call::Events),
+        other => Err(ErrorReply::new(
+            ErrorCode::UnknownMethod,
+            format!(
+                "unknown method `{other}`; this agent knows handshake, ping, patch, revert, loaded, events"
             ),
-        )
-    })
+        )),
+    };
+    match call {
+        Ok(call) => Ok((
+            Request {
+                id: id.unwrap_or_default(),
+                call,
+            },
+            params,
+        )),
+        Err(err) => Err((id, err)),
+    }
 }
