@@ -650,7 +650,7 @@ def table(r: dict) -> tuple[list[tuple[str, ...]], list[str]]:
             cargo,
         ),
         (
-            "1d. `reparse()` with no edit at all (after 1's edits): the floor of any reparse of this file",
+            "1d. `reparse()` after an edit that changes nothing: the floor of any reparse of this file",
             quantiles(edit["noop"]),
             "—",
             "—",
