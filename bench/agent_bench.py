@@ -50,6 +50,8 @@ START_PROCESSES = 20
 IDLE_SECONDS = 10.0
 CALLS_PER_REPEAT = 200_000
 CALL_REPEATS = 75
+FLOOD_RAISES = 1_000_000
+FLOOD_REPEATS = 3
 RSS_PATCHES = 1000
 HOT = "hot_path"
 TAGS = ("v1", "v2")  # the two bodies the benchmark alternates between
@@ -187,6 +189,14 @@ def f_orig(x):
 def f_patched(x):
     return x + 1
 
+
+def raise_orig(x):
+    raise ValueError(x + 2)
+
+
+def raise_patched(x):
+    raise ValueError(x + 1)
+
 """
 
 DRIVER = '''
@@ -235,6 +245,27 @@ def _time_calls(number, repeat):
         for name in order:
             fn = f_orig if name == "orig" else f_patched
             times[name].append(timeit.timeit("fn(1)", globals={"fn": fn}, number=number))
+    return times
+
+
+def _time_raises(number, repeat):
+    """Seconds for `number` raised-and-caught calls of raise_orig and raise_patched."""
+    import time
+
+    def loop(fn):
+        start = time.perf_counter()
+        for i in range(number):
+            try:
+                fn(i)
+            except ValueError:
+                pass
+        return time.perf_counter() - start
+
+    times = {"orig": [], "patched": []}
+    for r in range(repeat):
+        order = ("orig", "patched") if r % 2 == 0 else ("patched", "orig")
+        for name in order:
+            times[name].append(loop(raise_orig if name == "orig" else raise_patched))
     return times
 
 
@@ -636,10 +667,18 @@ def call_cost(root: Path, text: str) -> Dict[str, float]:
             raise target.fail("f_patched does not behave as f_orig after the patch")
         times = target.eval(f"_time_calls({CALLS_PER_REPEAT}, {CALL_REPEATS})")
         orig, patched = min(times["orig"]), min(times["patched"])
+        # A flood: the patched function raises a million times, every raise reported or counted.
+        raising = patched_text.replace("raise ValueError(x + 1)", "raise ValueError(x + 2)")
+        target.patch(Edit("raise_patched", raising, definitions(raising, ["raise_patched"])))
+        floods = target.eval(f"_time_raises({FLOOD_RAISES}, {FLOOD_REPEATS})")
+        flood_orig, flood_patched = min(floods["orig"]), min(floods["patched"])
         return {
             "orig_ns": orig / CALLS_PER_REPEAT * 1e9,
             "patched_ns": patched / CALLS_PER_REPEAT * 1e9,
             "ratio": patched / orig,
+            "flood_orig_s": flood_orig,
+            "flood_patched_s": flood_patched,
+            "flood_ratio": flood_patched / flood_orig,
         }
     finally:
         target.close()
@@ -815,6 +854,14 @@ def table(r: Dict) -> Tuple[List[Tuple[str, str, str, str]], List[str]]:
             f"{CALL_REPEATS} x {CALLS_PER_REPEAT:,} calls)",
             f"{calls['ratio']:.3f} ({calls['patched_ns']:.1f} ns vs {calls['orig_ns']:.1f} ns)",
             f"<= 1.02: {verdict(calls['ratio'] <= 1.02)}",
+            "—",
+        ),
+        (
+            f"5b. {FLOOD_RAISES:,} raises caught by the program: a patched function (each raise "
+            "reported or counted) / the same never patched (min of "
+            f"{FLOOD_REPEATS})",
+            f"{calls['flood_ratio']:.2f} ({calls['flood_patched_s']:.2f} s vs {calls['flood_orig_s']:.2f} s)",
+            "—",
             "—",
         ),
         (

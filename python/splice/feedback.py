@@ -16,6 +16,7 @@ from . import _agent
 _NOT_REPORTED = (GeneratorExit, StopIteration, StopAsyncIteration, KeyboardInterrupt, SystemExit)
 # After the first report of an exception at a place, at most one update per interval.
 FLOOD_INTERVAL = 1.0
+CHECK_EVERY = 64
 CO_OPTIMIZED = 0x1
 
 # id(code) -> (weak code, qualname, patched_at): the wrapped code objects installed by patches.
@@ -59,40 +60,40 @@ def _thread_name() -> str:
 
 def report() -> None:
     """Called by the handler of a patched function with the exception being handled. Reports
-    it once per place, then a count at a bounded rate; never raises."""
+    it once per place, then a count at a bounded rate; never raises. A flood costs a counter
+    increment per raise."""
     try:
         exc = sys.exc_info()[1]
-        if exc is None or isinstance(exc, _NOT_REPORTED):
+        tb: Optional[TracebackType] = getattr(exc, "__traceback__", None)
+        if tb is None or isinstance(exc, _NOT_REPORTED):
             return
-        frame = sys._getframe(1)
+        frame = tb.tb_frame  # the handler's own frame comes first: the exception is caught here
         code = frame.f_code
+        key = (id(code), tb.tb_lineno, type(exc))
+        counted = _counts.get(key)
+        if counted is not None:
+            counted[0] += 1
+            # In a flood the clock is read once every CHECK_EVERY raises.
+            if counted[0] % CHECK_EVERY or time.monotonic() - counted[1] < FLOOD_INTERVAL:
+                return
+        else:
+            counted = _counts[key] = [1, 0.0]
+        now = time.monotonic()
         entry = _installed.get(id(code))
         if entry is None or entry[0]() is not code:
             return
         # The innermost patched frame reports; those it passes through stay quiet.
-        line = frame.f_lineno
-        tb: Optional[TracebackType] = exc.__traceback__
-        seen_own = False
-        while tb is not None:
-            if tb.tb_frame is frame:
-                seen_own, line = True, tb.tb_lineno
-            elif seen_own and is_installed(tb.tb_frame.f_code):
+        inner = tb.tb_next
+        while inner is not None:
+            if is_installed(inner.tb_frame.f_code):
                 return
-            tb = tb.tb_next
-        key = (id(code), line, type(exc))
-        counted = _counts.get(key)
-        now = time.monotonic()
-        if counted is None:
-            counted = _counts[key] = [0, 0.0]
-        counted[0] += 1
-        if counted[0] > 1 and now - counted[1] < FLOOD_INTERVAL:
-            return
+            inner = inner.tb_next
         counted[1] = now
         name, message = _describe(exc)
         _push(
             {
                 "kind": "exception",
-                "frames": [{"path": code.co_filename, "line": line, "function": code.co_name}],
+                "frames": [{"path": code.co_filename, "line": tb.tb_lineno, "function": code.co_name}],
                 "exception": name,
                 "message": message,
                 "count": int(counted[0]),
