@@ -108,6 +108,11 @@ fn worker() -> &'static Mutex<mpsc::Sender<Arc<Slot>>> {
     WORKER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Arc<Slot>>();
         crate::server::spawn_quiet("splice-worker", move || {
+            // One thread state for the worker's whole life, instead of one made and torn down
+            // (with its frame stack) for every job: an unmatched PyGILState_Ensure keeps it.
+            let _ = attach_soon(|_| unsafe {
+                pyo3::ffi::PyGILState_Ensure();
+            });
             for slot in rx {
                 if slot.is_taken() {
                     continue;
