@@ -1,19 +1,42 @@
-//! An open buffer: its text in a rope and, while it is in use, its tree-sitter tree. Edits
-//! apply to the rope at once; the tree is brought up to date (incrementally) only when the
-//! definitions are needed, and the definitions are kept until the next edit.
+//! An open buffer: its text in a rope, cut into top-level chunks (see `chunks.rs`) that are
+//! parsed one by one. An edit touches the rope at once; the lines it changed are scanned again
+//! and the chunks whose text changed are parsed again when the definitions are next needed.
+//! No tree is kept: a chunk's definitions are.
 
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use ropey::Rope;
-use tree_sitter::{InputEdit, Parser, Point, Tree};
+use tree_sitter::Parser;
 
-use crate::python_index::{self, PyDefinition};
+use crate::chunks::{chunk_starts, scan_line, LineKind, LineState};
+use crate::python_index::{self, ChunkIndex, PyDefinition};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LineInfo {
+    kind: LineKind,
+    /// The state the line was scanned in, and the one the next line starts in.
+    start: LineState,
+    end: LineState,
+    hash: u64,
+}
+
+struct Chunk {
+    start: usize,
+    /// Of its lines' hashes when it was parsed.
+    hash: u64,
+    index: Arc<ChunkIndex>,
+}
 
 pub struct Document {
     pub rope: Rope,
     pub version: i32,
-    tree: Option<Tree>,
-    /// Whether the rope changed since the tree was last parsed.
+    /// One entry per line of the rope; `None` for lines an edit made unknown.
+    lines: Vec<Option<LineInfo>>,
+    chunks: Vec<Chunk>,
+    /// Whether an edit happened since the chunks were last brought up to date.
     stale: bool,
     definitions: Option<Arc<Vec<PyDefinition>>>,
 }
@@ -35,10 +58,13 @@ fn python_parser() -> Parser {
 
 impl Document {
     pub fn new(text: &str, version: i32) -> Document {
+        let rope = Rope::from_str(text);
+        let lines = vec![None; rope.len_lines()];
         Document {
-            rope: Rope::from_str(text),
+            rope,
             version,
-            tree: None,
+            lines,
+            chunks: Vec::new(),
             stale: true,
             definitions: None,
         }
@@ -46,94 +72,146 @@ impl Document {
 
     /// Replaces the whole text (full sync).
     pub fn replace_all(&mut self, text: &str) {
-        self.rope = Rope::from_str(text);
-        self.tree = None;
-        self.stale = true;
-        self.definitions = None;
+        let len = self.rope.len_chars();
+        self.apply(Change {
+            start: 0,
+            end: len,
+            text,
+        });
     }
 
-    /// Applies one edit to the text, and to the tree's positions if there is a tree.
+    /// Applies one edit to the text; the lines it touched are scanned again later.
     pub fn apply(&mut self, change: Change<'_>) {
         let len = self.rope.len_chars();
         let start = change.start.min(len);
         let end = change.end.clamp(start, len);
-        self.stale = true;
-        self.definitions = None;
-        if self.tree.is_none() {
-            self.rope.remove(start..end);
-            self.rope.insert(start, change.text);
-            return;
-        }
-        let start_byte = self.rope.char_to_byte(start);
-        let old_end_byte = self.rope.char_to_byte(end);
-        let start_position = self.point(start_byte);
-        let old_end_position = self.point(old_end_byte);
+        let first = self.rope.char_to_line(start);
+        let old_last = self.rope.char_to_line(end);
         self.rope.remove(start..end);
         self.rope.insert(start, change.text);
-        let new_end_byte = start_byte + change.text.len();
-        let new_end_position = self.point(new_end_byte);
-        if let Some(tree) = self.tree.as_mut() {
-            tree.edit(&InputEdit {
-                start_byte,
-                old_end_byte,
-                new_end_byte,
-                start_position,
-                old_end_position,
-                new_end_position,
-            });
+        let new_last = self.rope.char_to_line(start + change.text.chars().count());
+        let unknown = std::iter::repeat_n(None, new_last - first + 1);
+        let old_last = old_last.min(self.lines.len().saturating_sub(1));
+        if first <= old_last {
+            self.lines.splice(first..=old_last, unknown);
+        } else {
+            self.lines.extend(unknown);
         }
+        self.lines.resize(self.rope.len_lines(), None);
+        self.stale = true;
+        self.definitions = None;
     }
 
-    fn point(&self, byte: usize) -> Point {
-        let byte = byte.min(self.rope.len_bytes());
-        let row = self.rope.byte_to_line(byte);
-        Point::new(row, byte - self.rope.line_to_byte(row))
-    }
-
-    /// Brings the tree up to date: incrementally from the last one when there is one.
+    /// Brings lines and chunks up to date: scans the lines edits left unknown (and those after
+    /// them whose start state changed), then parses the chunks whose text is new.
     pub fn reparse(&mut self) {
-        if !self.stale && self.tree.is_some() {
+        if !self.stale {
             return;
         }
-        let rope = &self.rope;
-        let mut read = |byte: usize, _: Point| -> &[u8] {
-            if byte >= rope.len_bytes() {
-                return &[];
-            }
-            let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
-            &chunk.as_bytes()[byte - chunk_start..]
-        };
-        self.tree = python_parser().parse_with_options(&mut read, self.tree.as_ref(), None);
+        self.scan_lines();
+        let starts = chunk_starts(
+            self.lines
+                .iter()
+                .map(|l| l.map_or(LineKind::Continues, |l| l.kind)),
+        );
+        let mut known: HashMap<u64, Arc<ChunkIndex>> = HashMap::new();
+        for chunk in self.chunks.drain(..) {
+            known.insert(chunk.hash, chunk.index);
+        }
+        let mut parser = None;
+        let total = self.lines.len();
+        for (i, &start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(total);
+            let hash = chunk_hash(&self.lines, start, end - start);
+            let index = match known.get(&hash) {
+                Some(index) => index.clone(),
+                None => {
+                    let parser = parser.get_or_insert_with(python_parser);
+                    Arc::new(self.parse_chunk(parser, start, end))
+                }
+            };
+            self.chunks.push(Chunk { start, hash, index });
+        }
         self.stale = false;
     }
 
-    /// Frees the tree (most of a document's memory); the next need parses afresh.
-    pub fn drop_tree(&mut self) {
-        self.tree = None;
-        self.stale = true;
+    /// Scans every line that is unknown or starts in another state than it was scanned in: an
+    /// edit's lines, and the lines after it whose string state it changed.
+    fn scan_lines(&mut self) {
+        let mut state = LineState::default();
+        for row in 0..self.lines.len() {
+            match self.lines[row] {
+                Some(info) if info.start == state => state = info.end,
+                _ => {
+                    let line = self.rope.line(row);
+                    let text: std::borrow::Cow<'_, str> = line.into();
+                    let (kind, end) = scan_line(&text, state);
+                    let mut hasher = DefaultHasher::new();
+                    text.hash(&mut hasher);
+                    state.hash(&mut hasher);
+                    self.lines[row] = Some(LineInfo {
+                        kind,
+                        start: state,
+                        end,
+                        hash: hasher.finish(),
+                    });
+                    state = end;
+                }
+            }
+        }
     }
 
-    pub fn has_tree(&self) -> bool {
-        self.tree.is_some()
+    fn parse_chunk(&self, parser: &mut Parser, start: usize, end: usize) -> ChunkIndex {
+        let from = self.rope.line_to_char(start);
+        let to = self.rope.line_to_char(end.min(self.rope.len_lines()));
+        let text = self.rope.slice(from..to).to_string();
+        let rope = Rope::from_str(&text);
+        match parser.parse(&text, None) {
+            Some(tree) => python_index::index_chunk(&tree, &rope),
+            None => ChunkIndex::default(),
+        }
     }
 
     pub fn text(&self) -> String {
         self.rope.to_string()
     }
 
-    /// The definitions of the current text, parsed when an edit made them out of date.
+    /// The definitions of the current text, with the file's imports in their contexts.
     pub fn definitions(&mut self) -> Arc<Vec<PyDefinition>> {
         if let Some(known) = &self.definitions {
             return known.clone();
         }
         self.reparse();
-        let found = Arc::new(match &self.tree {
-            Some(tree) => python_index::definitions(tree, &self.rope),
-            None => Vec::new(),
-        });
+        let import_rows: Vec<usize> = self
+            .chunks
+            .iter()
+            .flat_map(|c| c.index.import_rows.iter().map(move |r| r + c.start))
+            .collect();
+        let (imports, imports_fp) = python_index::imports(&self.rope, &import_rows);
+        let mut found = Vec::new();
+        for chunk in &self.chunks {
+            let chars = self.rope.line_to_char(chunk.start);
+            found.extend(
+                chunk
+                    .index
+                    .definitions
+                    .iter()
+                    .map(|d| d.placed(chunk.start, chars, &imports, imports_fp)),
+            );
+        }
+        let found = Arc::new(found);
         self.definitions = Some(found.clone());
         found
     }
+}
+
+/// A chunk's identity: the hashes of its lines, which take in their text and start state.
+fn chunk_hash(lines: &[Option<LineInfo>], start: usize, len: usize) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for line in &lines[start..(start + len).min(lines.len())] {
+        line.map(|l| l.hash).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -147,8 +225,13 @@ mod tests {
             .collect()
     }
 
+    fn fresh(doc: &Document) -> Vec<PyDefinition> {
+        let mut again = Document::new(&doc.text(), 0);
+        again.definitions().to_vec()
+    }
+
     #[test]
-    fn incremental_edits_match_a_fresh_parse() {
+    fn edits_give_what_a_fresh_document_gives() {
         let mut doc = Document::new("def f():\n    return 1\n", 1);
         doc.reparse();
         // (start, end, text) in chars, applied in order
@@ -157,29 +240,46 @@ mod tests {
             (22, 22, "\nclass A:\n    def m(self):\n        pass\n"),
             (0, 0, "# é😀\n"),
             (1000, 2000, "\ndef tail():\n    pass\n"),
+            (0, 0, "x = '''\n"),
+            (0, 8, ""),
+            (0, 0, "@dec\n"),
+            (0, 5, ""),
         ];
         for &(start, end, text) in edits {
             doc.apply(Change { start, end, text });
-            let mut fresh = Document::new(&doc.text(), 0);
-            assert_eq!(names(&mut doc), names(&mut fresh));
-            assert!(doc.has_tree());
+            let found = doc.definitions().to_vec();
+            assert_eq!(found, fresh(&doc), "after inserting {text:?}");
         }
         assert_eq!(names(&mut doc), vec!["g", "A", "A.m", "tail"]);
-        doc.drop_tree();
-        assert_eq!(
-            names(&mut doc),
-            vec!["g", "A", "A.m", "tail"],
-            "kept until an edit"
-        );
+    }
+
+    #[test]
+    fn an_unclosed_bracket_stays_in_its_chunk() {
+        let mut doc = Document::new("def a():\n    return (\n\ndef b():\n    return 2\n", 0);
+        let found = doc.definitions();
+        let b = found
+            .iter()
+            .find(|d| d.qualname == "b")
+            .expect("b is indexed")
+            .clone();
+        assert!(!b.has_error);
+        assert_eq!(b.context(&doc.rope), "\n\n\ndef b():\n    return 2\n");
+    }
+
+    #[test]
+    fn an_opened_string_hides_what_follows_until_closed() {
+        let mut doc = Document::new("def a():\n    pass\n\ndef b():\n    pass\n", 0);
         doc.apply(Change {
             start: 0,
             end: 0,
-            text: "\n",
+            text: "s = '''\n",
         });
-        assert_eq!(
-            names(&mut doc),
-            vec!["g", "A", "A.m", "tail"],
-            "parsed afresh"
-        );
+        assert_eq!(names(&mut doc), Vec::<String>::new());
+        doc.apply(Change {
+            start: 0,
+            end: 8,
+            text: "",
+        });
+        assert_eq!(names(&mut doc), vec!["a", "b"]);
     }
 }

@@ -97,6 +97,48 @@ impl PyDefinition {
         text
     }
 
+    /// This definition found `rows` lines and `chars` characters further down, with the file's
+    /// imports in its context: CPython compiles calls on imported modules differently, and the
+    /// code must compare equal to what runs. Its fingerprint takes in its place and the imports.
+    pub fn placed(
+        &self,
+        rows: usize,
+        chars: usize,
+        imports: &[ContextRows],
+        imports_fp: u64,
+    ) -> PyDefinition {
+        let mut context_rows: Vec<ContextRows> = imports.to_vec();
+        context_rows.extend(self.context_rows.iter().map(|part| match *part {
+            ContextRows::Copy { first, last } => ContextRows::Copy {
+                first: first + rows,
+                last: last + rows,
+            },
+            ContextRows::Opener { row, indent } => ContextRows::Opener {
+                row: row + rows,
+                indent,
+            },
+        }));
+        context_rows.sort_by_key(|part| match *part {
+            ContextRows::Copy { first, .. } => first,
+            ContextRows::Opener { row, .. } => row,
+        });
+        let mut hasher = DefaultHasher::new();
+        (self.fingerprint, self.line + rows, imports_fp).hash(&mut hasher);
+        PyDefinition {
+            qualname: self.qualname.clone(),
+            kind: self.kind,
+            start: self.start + chars,
+            end: self.end + chars,
+            name_start: self.name_start + chars,
+            name_end: self.name_end + chars,
+            decorators: self.decorators.clone(),
+            line: self.line + rows,
+            context_rows,
+            fingerprint: hasher.finish(),
+            has_error: self.has_error,
+        }
+    }
+
     /// Tells apart definitions sharing a qualified name (a property's getter and setter).
     pub fn key(&self, occurrence: usize) -> String {
         format!("{}#{occurrence}", self.qualname)
@@ -112,9 +154,6 @@ enum Enclosing<'t> {
 struct Indexer<'a> {
     rope: &'a Rope,
     found: Vec<PyDefinition>,
-    /// Rows of the module's top-level imports. They go into every context: CPython compiles
-    /// calls on imported modules differently, and the code must compare equal to what runs.
-    import_rows: Vec<usize>,
 }
 
 const COMPOUND: &[&str] = &[
@@ -136,8 +175,15 @@ const CLAUSES: &[&str] = &[
     "ERROR",
 ];
 
-/// Every definition of the file, outer before inner, in text order.
-pub fn definitions(tree: &Tree, rope: &Rope) -> Vec<PyDefinition> {
+/// The definitions of one parsed text, with positions relative to it, and the rows of its
+/// top-level imports. Contexts and fingerprints leave imports out: see `PyDefinition::placed`.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkIndex {
+    pub definitions: Vec<PyDefinition>,
+    pub import_rows: Vec<usize>,
+}
+
+pub fn index_chunk(tree: &Tree, rope: &Rope) -> ChunkIndex {
     let import_rows = top_level_imports(tree.root_node())
         .into_iter()
         .flat_map(|n| {
@@ -148,11 +194,43 @@ pub fn definitions(tree: &Tree, rope: &Rope) -> Vec<PyDefinition> {
     let mut indexer = Indexer {
         rope,
         found: Vec::new(),
-        import_rows,
     };
     let mut chain = Vec::new();
     indexer.visit(tree.root_node(), "", &mut chain);
-    indexer.found
+    ChunkIndex {
+        definitions: indexer.found,
+        import_rows,
+    }
+}
+
+/// The imports every context carries, as parts, and a fingerprint of their text.
+pub fn imports(rope: &Rope, import_rows: &[usize]) -> (Vec<ContextRows>, u64) {
+    let mut hasher = DefaultHasher::new();
+    for &row in import_rows {
+        row.hash(&mut hasher);
+        for chunk in row_text(rope, row).chunks() {
+            hasher.write(chunk.as_bytes());
+        }
+    }
+    let parts = import_rows
+        .iter()
+        .map(|&row| ContextRows::Copy {
+            first: row,
+            last: row,
+        })
+        .collect();
+    (parts, hasher.finish())
+}
+
+/// Every definition of a whole file parsed as one tree, outer before inner, in text order.
+pub fn definitions(tree: &Tree, rope: &Rope) -> Vec<PyDefinition> {
+    let chunk = index_chunk(tree, rope);
+    let (parts, imports_fp) = imports(rope, &chunk.import_rows);
+    chunk
+        .definitions
+        .iter()
+        .map(|d| d.placed(0, 0, &parts, imports_fp))
+        .collect()
 }
 
 impl<'a> Indexer<'a> {
@@ -278,14 +356,7 @@ impl<'a> Indexer<'a> {
     }
 
     fn context(&self, outer: Node<'_>, chain: &[Enclosing<'_>]) -> Vec<ContextRows> {
-        let mut parts: Vec<ContextRows> = self
-            .import_rows
-            .iter()
-            .map(|&row| ContextRows::Copy {
-                first: row,
-                last: row,
-            })
-            .collect();
+        let mut parts: Vec<ContextRows> = Vec::new();
         let copy = |parts: &mut Vec<ContextRows>, node: Node<'_>| {
             let (first, last) = rows(node);
             parts.push(ContextRows::Copy { first, last });

@@ -28,14 +28,8 @@ pub enum Selection {
     At(usize),
 }
 
-/// Documents whose tree-sitter tree is kept, most recently used first. A tree takes some 40
-/// times its text's size; the others are parsed again when next needed.
-const TREES_KEPT: usize = 8;
-
 pub struct Session {
     docs: Mutex<HashMap<String, Document>>,
-    /// Keys of the documents holding a tree, most recently used first.
-    with_tree: Mutex<Vec<String>>,
     notes: Mutex<HashMap<String, Notes>>,
     baselines: Mutex<Baselines>,
     settings: Mutex<Settings>,
@@ -52,7 +46,6 @@ impl Session {
         let pool = AgentPool::new(settings.runtime_dir(), settings.request_timeout());
         Session {
             docs: Mutex::new(HashMap::new()),
-            with_tree: Mutex::new(Vec::new()),
             notes: Mutex::new(HashMap::new()),
             baselines: Mutex::new(Baselines::default()),
             settings: Mutex::new(settings),
@@ -77,7 +70,6 @@ impl Session {
 
     pub fn close(&self, key: &str) {
         lock(&self.docs).remove(key);
-        lock(&self.with_tree).retain(|k| k != key);
         lock(&self.notes).remove(key);
     }
 
@@ -123,20 +115,7 @@ impl Session {
     pub fn snapshot(&self, key: &str) -> Option<(Rope, Arc<Vec<PyDefinition>>)> {
         let mut docs = lock(&self.docs);
         let doc = docs.get_mut(key)?;
-        let definitions = doc.definitions();
-        let rope = doc.rope.clone();
-        if doc.has_tree() {
-            let mut recent = lock(&self.with_tree);
-            recent.retain(|k| k != key);
-            recent.insert(0, key.to_owned());
-            let keep = TREES_KEPT.min(recent.len());
-            for evicted in recent.split_off(keep) {
-                if let Some(doc) = docs.get_mut(&evicted) {
-                    doc.drop_tree();
-                }
-            }
-        }
-        Some((rope, definitions))
+        Some((doc.rope.clone(), doc.definitions()))
     }
 
     pub fn innermost(&self, key: &str, at: usize) -> Option<PyDefinition> {
