@@ -45,13 +45,12 @@ test-agent: $(WHEEL_STAMP)
 test-nvim: $(WHEEL_STAMP) server
 	SPLICE_TEST_PYTHON=$(abspath $(PY)) $(PY) -m pytest -q editors/nvim/tests
 
-# The VS Code extension (editors/vscode): type check, lint, unit tests, its tests against
-# splice-lsp and a running program, then the .vsix. Needs Node.js >= 20 with npm.
+# The VS Code extension (editors/vscode): the .vsix, then type check, lint, unit tests and its
+# tests against splice-lsp and a running program. Needs Node.js >= 20 with npm.
 test-vscode: $(WHEEL_STAMP) server
 	@command -v npm >/dev/null || { echo "test-vscode needs Node.js >= 20 with npm" >&2; exit 1; }
-	cd editors/vscode && npm ci && \
-		SPLICE_LSP=$(abspath target/release/splice-lsp) SPLICE_TEST_PYTHON=$(abspath $(PY)) npm test && \
-		npm run package
+	cd editors/vscode && npm ci && npm run package && \
+		SPLICE_LSP=$(abspath target/release/splice-lsp) SPLICE_TEST_PYTHON=$(abspath $(PY)) npm test
 
 lint: | $(PY)
 	cargo fmt --all --check
