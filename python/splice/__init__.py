@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from typing import Optional
 
 from . import _agent
 from ._agent import PROTOCOL_VERSION, AgentError
@@ -27,11 +28,11 @@ __all__ = [
 ]
 
 
-def _handle(method: str, params_json: str) -> str:
+def _handle(method: str, params_json: str, source: Optional[str] = None) -> str:
     # Imported on the first request, so that starting the agent costs next to nothing.
     from .engine import handle
 
-    return handle(method, params_json)
+    return handle(method, params_json, source)
 
 
 def start() -> str:

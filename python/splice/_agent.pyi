@@ -8,7 +8,7 @@ class AgentError(Exception):
     """Raised with `(code, message)` when an agent answers with an error."""
 
 def start(
-    handler: Callable[[str, str], str],
+    handler: Callable[[str, str, Optional[str]], str],
     argv: List[str],
     cwd: str,
     python_version: str,

@@ -35,11 +35,12 @@ _ANNOTATIONS_FLAG = __future__.annotations.compiler_flag
 Op = Tuple[int, Any, Optional[str], Any]
 
 
-def handle(method: str, params_json: str) -> str:
-    """Entry point for the native listener: one request in, one JSON result out."""
+def handle(method: str, params_json: str, source: Optional[str] = None) -> str:
+    """Entry point for the native listener: one request in, one JSON result out. A patch's
+    whole-file text comes apart from its JSON params."""
     params = json.loads(params_json)
     if method == "patch":
-        result = ENGINE.patch(params["path"], params.get("source"), params["definitions"])
+        result = ENGINE.patch(params["path"], source, params["definitions"])
     elif method == "revert":
         result = ENGINE.revert(params["path"], params["qualnames"])
     elif method == "loaded":
@@ -175,9 +176,7 @@ class Engine:
         parts = qualname.split(".")
         try:
             tree = compile(source, ctx.filename, "exec", ctx.flags | ast.PyCF_ONLY_AST, dont_inherit=True)
-            module_code = compile(tree, ctx.filename, "exec", ctx.flags, dont_inherit=True)
-            # What gets installed reports the exceptions it raises; `module_code` is what the
-            # same text compiles to unwrapped, to recognise code that never changed.
+            # What gets installed reports the exceptions it raises (see wrapping.py).
             wrapped_code = compile(wrap(tree), ctx.filename, "exec", ctx.flags, dont_inherit=True)
         except SyntaxError as err:
             return Plan(outcome(qualname, "error", f"SyntaxError: {err.msg}", syntax_error_span(err)))
@@ -185,9 +184,8 @@ class Engine:
             return Plan(outcome(qualname, "error", f"cannot compile: {err}"))
         node = find_node(tree, parts)
         code_path = [p for p in parts if p != "<locals>"]
-        plain_code = find_path(module_code, code_path) if node is not None else None
         new_code = find_path(wrapped_code, code_path) if node is not None else None
-        if node is None or new_code is None or plain_code is None:
+        if node is None or new_code is None:
             return Plan(outcome(qualname, "error", f"the source sent for {qualname} does not define it"))
         span = name_span(source, node)
 
@@ -300,7 +298,13 @@ class Engine:
         else:
             extra_ops = []
 
-        if not extra_ops and any(same_code(old_code, c, lines=True) for c in (new_code, plain_code)):
+        # Code never patched runs unwrapped: compare it with what the same text compiles to.
+        if feedback.is_installed(old_code):
+            same_as = [new_code]
+        else:
+            plain = compile(source, ctx.filename, "exec", ctx.flags, dont_inherit=True)
+            same_as = [new_code, find_path(plain, code_path) or new_code]
+        if not extra_ops and any(same_code(old_code, c, lines=True) for c in same_as):
             return Plan(outcome(qualname, "unchanged", "", span), fingerprint=plan.fingerprint)
 
         for function in roots:
@@ -340,7 +344,7 @@ class Engine:
 
         if self_result is not plan.result:
             plan.result.update(self_result, span=span)
-        elif any(same_code(old_code, c) and not same_code(old_code, c, lines=True) for c in (new_code, plain_code)):
+        elif any(same_code(old_code, c) and not same_code(old_code, c, lines=True) for c in same_as):
             plan.result.update(message=f"moved to line {new_code.co_firstlineno}; line numbers updated")
         if not inner_path:
             plan.result["live_functions"] = len(roots)

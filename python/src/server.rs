@@ -28,7 +28,7 @@ pub struct Agent {
     pub info: AgentInfo,
     /// Required in the handshake when listening on TCP.
     pub token: Option<String>,
-    /// The Python engine: `handler(method: str, params_json: str) -> str`.
+    /// The Python engine: `handler(method, params_json, source) -> result_json`.
     pub handler: Py<PyAny>,
     pub stopping: AtomicBool,
     connections: AtomicUsize,
@@ -298,7 +298,7 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
     };
     let Request { id, call } = request;
     // The engine gets the params as sent: checked above, never serialized twice.
-    let params = raw_params.map_or("null", |raw| raw.get()).to_owned();
+    let params = || raw_params.map_or("null", |raw| raw.get()).to_owned();
     if let Call::Handshake(hello) = &call {
         if hello.protocol_version != PROTOCOL_VERSION {
             let message = format!(
@@ -338,9 +338,17 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
                 pid: agent.info.pid,
             },
         ),
-        Call::Patch(_) => run_engine::<FileResult>(id, agent, "patch", params),
-        Call::Revert(_) => run_engine::<FileResult>(id, agent, "revert", params),
-        Call::Loaded(_) => run_engine::<LoadedResult>(id, agent, "loaded", params),
+        Call::Patch(mut patch) => {
+            // The file's whole text goes over as a string of its own, not through the engine's
+            // JSON decoder: it is most of the request.
+            let source = patch.source.take();
+            match serde_json::to_string(&patch) {
+                Ok(params) => run_engine::<FileResult>(id, agent, "patch", params, source),
+                Err(err) => Response::error(Some(id), ErrorCode::Internal, err.to_string()),
+            }
+        }
+        Call::Revert(_) => run_engine::<FileResult>(id, agent, "revert", params(), None),
+        Call::Loaded(_) => run_engine::<LoadedResult>(id, agent, "loaded", params(), None),
         Call::Events(params) => Response::ok(
             id,
             &crate::events::wait(
@@ -353,7 +361,13 @@ fn answer(bytes: &[u8], session: &mut Session, agent: &Arc<Agent>) -> (Response,
 }
 
 /// Hands the request to the Python engine and checks that its answer has the promised type.
-fn run_engine<R>(id: u64, agent: &Arc<Agent>, method: &'static str, params: String) -> Response
+fn run_engine<R>(
+    id: u64,
+    agent: &Arc<Agent>,
+    method: &'static str,
+    params: String,
+    source: Option<String>,
+) -> Response
 where
     R: serde::de::DeserializeOwned + serde::Serialize,
 {
@@ -361,7 +375,7 @@ where
     let outcome = run_on_interpreter(move |py| -> Result<String, String> {
         agent
             .handler
-            .call1(py, (method, params))
+            .call1(py, (method, params, source))
             .and_then(|r| r.extract::<String>(py))
             .map_err(|err| err.to_string())
     });
