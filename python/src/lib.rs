@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use splice_protocol::client::{Address, Client as ProtocolClient, ClientError};
 use splice_protocol::discovery::{self, AgentRecord};
-use splice_protocol::{decode_request, AgentInfo, PROTOCOL_VERSION};
+use splice_protocol::{AgentInfo, PROTOCOL_VERSION};
 
 use server::{Agent, Listener};
 
@@ -250,7 +250,6 @@ impl Client {
     }
 
     /// Sends `method` with `params_json` and returns the result as JSON; raises `AgentError`.
-    /// The request is checked against the protocol's types, then sent as built.
     #[pyo3(signature = (method, params_json=None))]
     fn call(&self, py: Python<'_>, method: &str, params_json: Option<&str>) -> PyResult<String> {
         let line = |id: u64| {
@@ -260,8 +259,14 @@ impl Client {
                 params_json.unwrap_or("null")
             )
         };
-        decode_request(line(0).as_bytes())
-            .map_err(|(_, err)| PyValueError::new_err(err.message))?;
+        // The agent checks the params against the protocol's types; only the method is checked
+        // here, so that a large request is not read twice.
+        if !splice_protocol::METHODS.contains(&method) {
+            return Err(PyValueError::new_err(format!(
+                "unknown method `{method}`; agents answer {}",
+                splice_protocol::METHODS.join(", ")
+            )));
+        }
         let response = py
             .detach(|| {
                 let mut client = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -11,6 +11,9 @@ use serde_json::Value;
 /// Bumped on every change a peer of the previous version would misread.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Every method an agent answers.
+pub const METHODS: [&str; 6] = ["handshake", "ping", "patch", "revert", "loaded", "events"];
+
 /// One call, typed by its method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "params", rename_all = "snake_case")]
@@ -406,7 +409,8 @@ pub fn decode_request_with_params(bytes: &[u8]) -> Result<(Request, Option<&RawV
         other => Err(ErrorReply::new(
             ErrorCode::UnknownMethod,
             format!(
-                "unknown method `{other}`; this agent knows handshake, ping, patch, revert, loaded, events"
+                "unknown method `{other}`; this agent knows {}",
+                METHODS.join(", ")
             ),
         )),
     };
