@@ -642,7 +642,7 @@ def table(r: dict) -> tuple[list[tuple[str, ...]], list[str]]:
         (
             (
                 f"1c. {deferred['n']} pairs of 1's edits (type, delete) applied before a single "
-                "reparse, as a reparse deferred until the tree is needed would see them"
+                "reparse, as a reparse deferred until the definitions are needed would see them"
             ),
             f"{quantiles(deferred)} per pair",
             "—",
@@ -658,8 +658,8 @@ def table(r: dict) -> tuple[list[tuple[str, ...]], list[str]]:
         ),
         (
             (
-                f"1e. `apply()` alone (rope and tree edited, no reparse), {edit['apply_only']['n']:,} edits "
-                "as in 1, as a didChange that leaves the reparse until the tree is needed would cost"
+                f"1e. `apply()` alone (the rope edited, no reparse), {edit['apply_only']['n']:,} edits "
+                "as in 1, which is all a didChange does"
             ),
             (
                 f"{quantiles(edit['apply_only'])}; the one reparse after all of them "
