@@ -1,6 +1,7 @@
 """Runtime feedback: exceptions raised in patched code, and uncaught ones, reported to the
-editor as they happen. Patched functions call `report` from a handler around their body (see
-`wrapping.py`); the uncaught-exception hooks are chained in front of the program's own.
+editor as they happen. Patched functions call `splice._agent.report` from a handler around their
+body (see `wrapping.py`), which counts raises natively and hands some to `report_counted`; the
+uncaught-exception hooks are chained in front of the program's own.
 """
 
 from __future__ import annotations
@@ -9,20 +10,19 @@ import sys
 import time
 import weakref
 from types import CodeType, TracebackType
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from . import _agent
 
 _NOT_REPORTED = (GeneratorExit, StopIteration, StopAsyncIteration, KeyboardInterrupt, SystemExit)
 # After the first report of an exception at a place, at most one update per interval.
 FLOOD_INTERVAL = 1.0
-CHECK_EVERY = 64
 CO_OPTIMIZED = 0x1
 
 # id(code) -> (weak code, qualname, patched_at): the wrapped code objects installed by patches.
 _installed: Dict[int, Tuple[Any, str, float]] = {}
-# (id(code), line, exception type) -> [count, time of the last report]
-_counts: Dict[Tuple[int, int, type], List[float]] = {}
+# (id(code), line, exception type) -> when it was last reported
+_last_report: Dict[Tuple[int, int, type], float] = {}
 
 
 def register(code: CodeType, qualname: str, patched_at: float) -> None:
@@ -58,27 +58,18 @@ def _thread_name() -> str:
     return "main thread" if thread is threading.main_thread() else f"thread {thread.name}"
 
 
-def report() -> None:
-    """Called by the handler of a patched function with the exception being handled. Reports
-    it once per place, then a count at a bounded rate; never raises. A flood costs a counter
-    increment per raise."""
+def report_counted(exc: BaseException, tb: TracebackType, count: int) -> None:
+    """The first raise at a place, then one in 64, handed over by the native counter
+    (`splice._agent.report`, the handler's `__splice_report__`): reported once per place, then
+    with its count at most once per FLOOD_INTERVAL. Never raises."""
     try:
-        exc = sys.exc_info()[1]
-        tb: Optional[TracebackType] = getattr(exc, "__traceback__", None)
-        if tb is None or isinstance(exc, _NOT_REPORTED):
-            return
-        frame = tb.tb_frame  # the handler's own frame comes first: the exception is caught here
+        frame = tb.tb_frame
         code = frame.f_code
         key = (id(code), tb.tb_lineno, type(exc))
-        counted = _counts.get(key)
-        if counted is not None:
-            counted[0] += 1
-            # In a flood the clock is read once every CHECK_EVERY raises.
-            if counted[0] % CHECK_EVERY or time.monotonic() - counted[1] < FLOOD_INTERVAL:
-                return
-        else:
-            counted = _counts[key] = [1, 0.0]
         now = time.monotonic()
+        last = _last_report.get(key)
+        if last is not None and now - last < FLOOD_INTERVAL:
+            return
         entry = _installed.get(id(code))
         if entry is None or entry[0]() is not code:
             return
@@ -88,7 +79,7 @@ def report() -> None:
             if is_installed(inner.tb_frame.f_code):
                 return
             inner = inner.tb_next
-        counted[1] = now
+        _last_report[key] = now
         name, message = _describe(exc)
         _push(
             {
@@ -96,7 +87,7 @@ def report() -> None:
                 "frames": [{"path": code.co_filename, "line": tb.tb_lineno, "function": code.co_name}],
                 "exception": name,
                 "message": message,
-                "count": int(counted[0]),
+                "count": count,
                 "thread": _thread_name(),
                 "patched": {"qualname": entry[1], "patched_at": entry[2]},
             }

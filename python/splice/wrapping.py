@@ -12,7 +12,7 @@ import ast
 import builtins
 from typing import List
 
-from .feedback import report
+from ._agent import report
 
 REPORT_NAME = "__splice_report__"
 

@@ -2,6 +2,7 @@
 //! threads, never Python ones), commits prepared patches atomically, and offers a client.
 
 mod events;
+mod report;
 mod runner;
 mod server;
 
@@ -310,6 +311,7 @@ fn _agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(commit, m)?)?;
     m.add_function(wrap_pyfunction!(list_agents, m)?)?;
     m.add_function(wrap_pyfunction!(push_event, m)?)?;
+    m.add_function(wrap_pyfunction!(report::report, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_dir, m)?)?;
     m.add_class::<Client>()?;
     m.add("AgentError", m.py().get_type::<AgentError>())?;
