@@ -226,9 +226,10 @@ fn runtime_message(label: &str, event: &RuntimeEvent) -> (Severity, String) {
     };
     match (&event.kind, &event.patched) {
         (EventKind::Exception, Some(patched)) => {
-            let times = match event.count {
-                1 => "once".to_owned(),
-                n => format!("{n} times"),
+            let times = match (event.count, event.counting_stopped) {
+                (n, true) => format!("{n}+ times (no longer counted, to keep the program fast)"),
+                (1, false) => "once".to_owned(),
+                (n, false) => format!("{n} times"),
             };
             let short = patched
                 .qualname

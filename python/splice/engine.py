@@ -93,8 +93,9 @@ class Plan:
         self.snapshot: Optional[Snapshot] = snapshot
         self.fingerprint = fingerprint
         self.touched: List[FunctionType] = []
-        # Wrapped code objects this plan puts in place, with their qualified names.
-        self.installed: List[Tuple[CodeType, str]] = []
+        # Wrapped code objects this plan puts in place, with their qualified names and how to
+        # compile them unwrapped.
+        self.installed: List[Tuple[CodeType, str, Optional[feedback.Unwrapped]]] = []
 
 
 class Context:
@@ -164,8 +165,8 @@ class Engine:
                 ctx.index.add(function)
             if plan.ops:
                 patched_at = time.time()
-                for code, code_qualname in plan.installed:
-                    feedback.register(code, code_qualname, patched_at)
+                for code, code_qualname, unwrapped in plan.installed:
+                    feedback.register(code, code_qualname, patched_at, unwrapped)
         return {
             "path": path,
             "modules": [m.__name__ for m in modules],
@@ -239,7 +240,7 @@ class Engine:
         if not roots:
             if inner_path:
                 return Plan(outcome(qualname, "error", f"{root_qualname} is not loaded in the running program", span))
-            return self.prepare_added(ctx, qualname, container_parts, name, wrapped_code, tree, span)
+            return self.prepare_added(ctx, qualname, container_parts, name, wrapped_code, tree, source, span)
 
         old_root = roots[0].__code__
         if inner_path:
@@ -348,7 +349,9 @@ class Engine:
             plan.result.update(message=f"moved to line {new_code.co_firstlineno}; line numbers updated")
         if not inner_path:
             plan.result["live_functions"] = len(roots)
-        plan.installed.append((new_root, root_qualname))
+        # Unwrapped, the root compiles from the text sent only when all of it was installed.
+        unwrapped = None if inner_path else feedback.Unwrapped(source, ctx.filename, ctx.flags, root_parts)
+        plan.installed.append((new_root, root_qualname, unwrapped))
         plan.result["still_running"] = still_running(old_root, root_qualname, pairs)
         return plan
 
@@ -376,7 +379,7 @@ class Engine:
         # The function reached through the module comes first: its code is the reference.
         return list(found.values()), caches, live_role
 
-    def prepare_added(self, ctx, qualname, container_parts, name, module_code, tree, span) -> Plan:
+    def prepare_added(self, ctx, qualname, container_parts, name, module_code, tree, source, span) -> Plan:
         module = ctx.modules[0]
         container = resolve_container(module, container_parts)
         if container is None:
@@ -409,7 +412,8 @@ class Engine:
         )
         if isinstance(namespace[name], FunctionType):
             plan.touched.append(namespace[name])
-            plan.installed.append((namespace[name].__code__, qualname))
+            unwrapped = feedback.Unwrapped(source, ctx.filename, ctx.flags, container_parts + [name])
+            plan.installed.append((namespace[name].__code__, qualname, unwrapped))
         return plan
 
     def signature_ops(self, ctx, qualname, node, new_code, roots, container_parts):

@@ -10,13 +10,15 @@ import sys
 import time
 import weakref
 from types import CodeType, TracebackType
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import _agent
 
 _NOT_REPORTED = (GeneratorExit, StopIteration, StopAsyncIteration, KeyboardInterrupt, SystemExit)
 # After the first report of an exception at a place, at most one update per interval.
 FLOOD_INTERVAL = 1.0
+# After this many raises at one place, the function runs unwrapped: no more counting, no cost.
+FLOOD_LIMIT = 10_000
 CO_OPTIMIZED = 0x1
 
 # id(code) -> (weak code, qualname, patched_at): the wrapped code objects installed by patches.
@@ -25,12 +27,52 @@ _installed: Dict[int, Tuple[Any, str, float]] = {}
 _last_report: Dict[Tuple[int, int, type], float] = {}
 
 
-def register(code: CodeType, qualname: str, patched_at: float) -> None:
+class Unwrapped:
+    """How to compile a patched function without the reporting handler: its context's text
+    and the path of names to its code in what that compiles to."""
+
+    __slots__ = ("source", "filename", "flags", "path")
+
+    def __init__(self, source: str, filename: str, flags: int, path: List[str]) -> None:
+        self.source, self.filename, self.flags, self.path = source, filename, flags, path
+
+    def nested(self, name: str) -> Unwrapped:
+        return Unwrapped(self.source, self.filename, self.flags, self.path + [name])
+
+    def compile(self) -> Optional[CodeType]:
+        from .codeobjects import find_path
+
+        module = compile(self.source, self.filename, "exec", self.flags, dont_inherit=True)
+        return find_path(module, self.path)
+
+
+def register(code: CodeType, qualname: str, patched_at: float, unwrapped: Optional[Unwrapped] = None) -> None:
     """Remembers a wrapped code object now running, and those of the functions nested in it."""
-    _installed[id(code)] = (weakref.ref(code), qualname, patched_at)
+    _installed[id(code)] = (weakref.ref(code), qualname, patched_at, unwrapped)
+    # Counts and report times kept under its address belonged to a code object freed before.
+    _agent.forget_counts(id(code))
+    for key in [k for k in _last_report if k[0] == id(code)]:
+        del _last_report[key]
     for const in code.co_consts:
         if isinstance(const, CodeType) and const.co_flags & CO_OPTIMIZED and not const.co_name.startswith("<"):
-            register(const, f"{qualname}.<locals>.{const.co_name}", patched_at)
+            inner = unwrapped.nested(const.co_name) if unwrapped is not None else None
+            register(const, f"{qualname}.<locals>.{const.co_name}", patched_at, inner)
+
+
+def _unwrap(code: CodeType, unwrapped: Unwrapped) -> bool:
+    """Puts the unwrapped twin of `code` into every function running it, so that a flood of
+    exceptions stops costing anything. Returns whether it did."""
+    import gc
+    from types import FunctionType
+
+    from . import _agent
+
+    plain = unwrapped.compile()
+    if plain is None or plain.co_freevars != code.co_freevars:
+        return False
+    functions = [f for f in gc.get_referrers(code) if type(f) is FunctionType and f.__code__ is code]
+    _agent.commit([(0, f, "__code__", plain) for f in functions])
+    return bool(functions)
 
 
 def is_installed(code: CodeType) -> bool:
@@ -61,15 +103,11 @@ def _thread_name() -> str:
 def report_counted(exc: BaseException, tb: TracebackType, count: int) -> None:
     """The first raise at a place, then one in 64, handed over by the native counter
     (`splice._agent.report`, the handler's `__splice_report__`): reported once per place, then
-    with its count at most once per FLOOD_INTERVAL. Never raises."""
+    with its count at most once per FLOOD_INTERVAL. Past FLOOD_LIMIT raises the function is
+    switched to its unwrapped twin, and the last report says counting stopped. Never raises."""
     try:
         frame = tb.tb_frame
         code = frame.f_code
-        key = (id(code), tb.tb_lineno, type(exc))
-        now = time.monotonic()
-        last = _last_report.get(key)
-        if last is not None and now - last < FLOOD_INTERVAL:
-            return
         entry = _installed.get(id(code))
         if entry is None or entry[0]() is not code:
             return
@@ -79,6 +117,12 @@ def report_counted(exc: BaseException, tb: TracebackType, count: int) -> None:
             if is_installed(inner.tb_frame.f_code):
                 return
             inner = inner.tb_next
+        key = (id(code), tb.tb_lineno, type(exc))
+        now = time.monotonic()
+        stopped = count >= FLOOD_LIMIT and entry[3] is not None and _unwrap(code, entry[3])
+        last = _last_report.get(key)
+        if not stopped and last is not None and now - last < FLOOD_INTERVAL:
+            return
         _last_report[key] = now
         name, message = _describe(exc)
         _push(
@@ -90,6 +134,7 @@ def report_counted(exc: BaseException, tb: TracebackType, count: int) -> None:
                 "count": count,
                 "thread": _thread_name(),
                 "patched": {"qualname": entry[1], "patched_at": entry[2]},
+                "counting_stopped": stopped,
             }
         )
     except BaseException:

@@ -312,6 +312,7 @@ fn _agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(list_agents, m)?)?;
     m.add_function(wrap_pyfunction!(push_event, m)?)?;
     m.add_function(wrap_pyfunction!(report::report, m)?)?;
+    m.add_function(wrap_pyfunction!(report::forget_counts, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_dir, m)?)?;
     m.add_class::<Client>()?;
     m.add("AgentError", m.py().get_type::<AgentError>())?;

@@ -91,3 +91,12 @@ fn count_and_hand_over(py: Python<'_>) -> PyResult<()> {
         .call_method1(intern!(py, "report_counted"), (value, traceback, count))?;
     Ok(())
 }
+
+/// Forgets the counts of a code object: a new one may be allocated where a freed one was.
+#[pyfunction]
+pub fn forget_counts(code_id: usize) {
+    let mut counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(counts) = counts.as_mut() {
+        counts.retain(|(code, _, _), _| *code != code_id);
+    }
+}

@@ -210,6 +210,9 @@ pub struct RuntimeEvent {
     /// The patched function it was raised in, and when that patch was applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patched: Option<PatchedFunction>,
+    /// The raises were so many that the function now runs without counting them.
+    #[serde(default)]
+    pub counting_stopped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
