@@ -29,6 +29,7 @@ from .locate import FileIndex, file_index, functions_with_code, future_flags, mo
 from .wrapping import wrap
 
 SET, DELETE, CALL = 0, 1, 2
+REPORTING = sys.version_info >= (3, 11)
 HISTORY_DEPTH = 16
 _ANNOTATIONS_FLAG = __future__.annotations.compiler_flag
 
@@ -177,8 +178,11 @@ class Engine:
         parts = qualname.split(".")
         try:
             tree = compile(source, ctx.filename, "exec", ctx.flags | ast.PyCF_ONLY_AST, dont_inherit=True)
-            # What gets installed reports the exceptions it raises (see wrapping.py).
-            wrapped_code = compile(wrap(tree), ctx.filename, "exec", ctx.flags, dont_inherit=True)
+            # What gets installed reports the exceptions it raises (see wrapping.py), where a
+            # `try` costs nothing until something raises: CPython 3.11 and later.
+            if REPORTING:
+                tree = wrap(tree)
+            wrapped_code = compile(tree, ctx.filename, "exec", ctx.flags, dont_inherit=True)
         except SyntaxError as err:
             return Plan(outcome(qualname, "error", f"SyntaxError: {err.msg}", syntax_error_span(err)))
         except (ValueError, TypeError) as err:
