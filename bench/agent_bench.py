@@ -334,7 +334,41 @@ def wait_for(
 RUNNING: List[Target] = []  # every target started; main() ends any still running
 
 
-class Target:
+class Output:
+    """A started program's stdout, line by line: `self.process`, `self.lines` (a queue filled
+    by `_pump`), `self.folder` and `self.stderr_path` are set by the subclass."""
+
+    def _pump(self) -> None:
+        try:
+            for line in self.process.stdout:
+                self.lines.put(line.rstrip("\n"))
+        except (OSError, ValueError):  # closed by close()
+            pass
+        self.lines.put(None)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def fail(self, message: str) -> RuntimeError:
+        tail = self.stderr_path.read_text()[-2000:]
+        return RuntimeError(f"{message} (target {self.folder.name}); its stderr:\n{tail}")
+
+    def line(self, prefix: str, timeout: float = DEADLINE) -> str:
+        """The next stdout line starting with `prefix` (other lines are skipped)."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                raise self.fail(f"no line {prefix!r} within {timeout}s") from None
+            if line is None:
+                raise self.fail("the program exited")
+            if line.startswith(prefix):
+                return line
+
+
+class Target(Output):
     """One target program in its own folder, driven through stdin/stdout and the socket."""
 
     def __init__(
@@ -373,35 +407,6 @@ class Target:
         except BaseException:
             self.close()
             raise
-
-    def _pump(self) -> None:
-        try:
-            for line in self.process.stdout:
-                self.lines.put(line.rstrip("\n"))
-        except (OSError, ValueError):  # closed by close()
-            pass
-        self.lines.put(None)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def fail(self, message: str) -> RuntimeError:
-        tail = self.stderr_path.read_text()[-2000:]
-        return RuntimeError(f"{message} (target {self.folder.name}); its stderr:\n{tail}")
-
-    def line(self, prefix: str, timeout: float = DEADLINE) -> str:
-        """The next stdout line starting with `prefix` (other lines are skipped)."""
-        end = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, end - time.monotonic()))
-            except queue.Empty:
-                raise self.fail(f"no line {prefix!r} within {timeout}s") from None
-            if line is None:
-                raise self.fail("the program exited")
-            if line.startswith(prefix):
-                return line
 
     def eval(self, expression: str):
         self.process.stdin.write(json.dumps(expression) + "\n")

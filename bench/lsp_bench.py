@@ -225,9 +225,9 @@ class Lsp:
 RUNNING: list[subprocess.Popen] = []  # every process started; main() ends any still running
 
 
-class Program:
-    """`python -m splice SCRIPT MODE` in `folder`; its stdout lines are queued. Has the `line`
-    and `fail` of agent_bench.Target, so agent_bench.wait_changed works on it."""
+class Program(ab.Output):
+    """`python -m splice SCRIPT MODE` in `folder`; its stdout lines are queued, read with
+    agent_bench's `line`, so agent_bench.wait_changed works on it."""
 
     def __init__(self, folder: Path, script: str, mode: str, runtime_dir: Path):
         self.folder = folder
@@ -247,33 +247,6 @@ class Program:
         RUNNING.append(self.process)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        try:
-            for line in self.process.stdout:
-                self.lines.put(line.rstrip("\n"))
-        except (OSError, ValueError):
-            pass
-        self.lines.put(None)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def fail(self, message: str) -> RuntimeError:
-        return RuntimeError(f"{message} (pid {self.pid}); its stderr:\n{self.stderr_path.read_text()[-2000:]}")
-
-    def line(self, prefix: str, timeout: float = DEADLINE) -> str:
-        end = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, end - time.monotonic()))
-            except queue.Empty:
-                raise self.fail(f"no line {prefix!r} within {timeout}s") from None
-            if line is None:
-                raise self.fail("the program exited")
-            if line.startswith(prefix):
-                return line
 
     def close(self) -> None:
         if self.process.poll() is None:
