@@ -37,18 +37,23 @@ def _wrap_function(node) -> None:
     node.body = head + [wrapper]
 
 
+def _blocks(stmt: ast.stmt):
+    """The statement lists directly inside a statement: bodies, else and finally blocks, except
+    handlers and match cases."""
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(stmt, field, None)
+        if isinstance(block, list):
+            yield block
+    for holder in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
+        yield holder.body
+
+
 def _wrap_statements(statements: List[ast.stmt]) -> None:
-    """Wraps the functions among these statements and, through blocks and class bodies, inside
-    them. Expressions are never entered: no function is defined there."""
+    """Wraps the functions among these statements and every function inside them. Expressions
+    are never entered: no function is defined there."""
     for stmt in statements:
-        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
-            block = getattr(stmt, field, None)
-            if isinstance(block, list):
-                children = [getattr(child, "body", child) for child in block]
-                _wrap_statements([c for c in children if isinstance(c, ast.stmt)])
-                for child in children:
-                    if isinstance(child, list):
-                        _wrap_statements(child)
+        for block in _blocks(stmt):
+            _wrap_statements(block)
         if isinstance(stmt, _FUNCTIONS):
             _wrap_function(stmt)
 

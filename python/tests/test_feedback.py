@@ -231,3 +231,22 @@ def test_old_frames_still_running_are_named(program):
     ]
     prog.exec("stop.set()\nworker.join()")
     assert prog.eval("serve_forever()") == "new"
+
+
+@reporting
+def test_exception_in_a_closure_of_a_patched_function_is_reported(program):
+    source = """
+        def make(n):
+            def divide(x):
+                return x / n{tag}
+            return divide
+        made = make(0)
+    """
+    prog = program(app(source.format(tag="")))
+    result = prog.patch(app(source.format(tag=" * 1")), ["make"])
+    assert result["make"]["status"] == "patched"
+    prog.exec("try:\n    made(1)\nexcept ZeroDivisionError:\n    pass")
+    (event,) = wait_events(prog, lambda e: len(e) == 1)
+    assert event["frames"][0]["line"] == 4
+    assert event["frames"][0]["function"] == "divide"
+    assert event["patched"]["qualname"] == "make.<locals>.divide"
