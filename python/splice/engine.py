@@ -100,15 +100,15 @@ class Plan:
 
 
 class Context:
-    """One patch request against one file."""
+    """One patch request against one file, known by its resolved path `key`."""
 
-    def __init__(self, path: str, modules: List[ModuleType]) -> None:
-        self.key = os.path.realpath(path)
+    def __init__(self, key: str, modules: List[ModuleType]) -> None:
+        self.key = key
         self.modules = modules
         self.filenames = tuple(sorted({m.__file__ for m in modules}))
         self.filename = modules[0].__file__
         self.flags = future_flags(modules[0])
-        self.index: FileIndex = file_index(path, self.filenames)
+        self.index: FileIndex = file_index(self.filenames)
         self.added: set = set()
         self.nested_results: Dict[str, dict] = {}
 
@@ -121,7 +121,8 @@ class Engine:
     # -- patch -------------------------------------------------------------------------------
 
     def patch(self, path: str, source: Optional[str], definitions: List[dict]) -> dict:
-        modules = modules_for(path)
+        key = os.path.realpath(path)
+        modules = modules_for(key)
         if not modules:
             return {
                 "path": path,
@@ -131,7 +132,7 @@ class Engine:
                     for d in definitions
                 ],
             }
-        ctx = Context(path, modules)
+        ctx = Context(key, modules)
         order = sorted(range(len(definitions)), key=lambda i: definitions[i]["qualname"].count("."))
         plans: Dict[int, Plan] = {}
         for i in order:
@@ -475,7 +476,7 @@ class Engine:
 
     def revert(self, path: str, qualnames: List[str]) -> dict:
         key = os.path.realpath(path)
-        modules = modules_for(path)
+        modules = modules_for(key)
         results = []
         for qualname in qualnames:
             stack = self.history.get((key, qualname))
@@ -516,13 +517,11 @@ ENGINE = Engine()
 
 
 def loaded(path: str) -> dict:
-    modules = modules_for(path)
+    modules = modules_for(os.path.realpath(path))
     names: set = set()
     if modules:
         filenames = tuple(sorted({m.__file__ for m in modules}))
-        names.update(
-            name for name in file_index(path, filenames).qualnames() if not name.rsplit(".", 1)[-1].startswith("<")
-        )
+        names.update(name for name in file_index(filenames).qualnames() if not name.rsplit(".", 1)[-1].startswith("<"))
         for module in modules:
             for value in list(vars(module).values()):
                 if isinstance(value, type) and value.__module__ == module.__name__:

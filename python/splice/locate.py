@@ -26,9 +26,8 @@ def real_path(path: str) -> str:
 _modules_of: Dict[str, Tuple[List[str], int]] = {}
 
 
-def modules_for(path: str) -> List[ModuleType]:
-    """Modules loaded from `path`, by resolved path; `__main__` first when it is one."""
-    target = os.path.realpath(path)
+def modules_for(target: str) -> List[ModuleType]:
+    """Modules loaded from the resolved path `target`; `__main__` first when it is one."""
     known = _modules_of.get(target)
     if known is not None and known[1] == len(sys.modules):
         modules = [sys.modules.get(key) for key in known[0]]
@@ -99,14 +98,14 @@ class FileIndex:
         return sorted(name for name, functions in self.by_qualname.items() if len(functions))
 
 
-_indexes: Dict[str, FileIndex] = {}
+_indexes: Dict[Tuple[str, ...], FileIndex] = {}
 
 
-def file_index(path: str, filenames: Tuple[str, ...]) -> FileIndex:
-    key = os.path.realpath(path)
-    index = _indexes.get(key)
-    if index is None or index.filenames != filenames:
-        index = _indexes[key] = FileIndex(filenames)
+def file_index(filenames: Tuple[str, ...]) -> FileIndex:
+    """The index of the functions made from files known to code objects by these names."""
+    index = _indexes.get(filenames)
+    if index is None:
+        index = _indexes[filenames] = FileIndex(filenames)
     return index
 
 
