@@ -37,7 +37,7 @@ struct Job {
 /// One agent and the thread that talks to it.
 pub struct AgentLink {
     pub record: AgentRecord,
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
     timeout: Duration,
     closed: Arc<AtomicBool>,
 }
@@ -61,7 +61,7 @@ impl AgentLink {
         }
         let link = Arc::new(AgentLink {
             record,
-            jobs: Mutex::new(tx),
+            jobs: tx,
             timeout,
             closed: closed.clone(),
         });
@@ -93,12 +93,7 @@ impl AgentLink {
     /// Sends one call; `Err` carries a sentence saying what went wrong.
     pub async fn call(&self, call: Call) -> Result<Value, String> {
         let (reply, answer) = oneshot::channel();
-        let sent = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Job { call, reply });
-        if sent.is_err() {
+        if self.jobs.send(Job { call, reply }).is_err() {
             return Err(format!("{}: connection thread ended", self.label()));
         }
         // The thread's socket timeouts end every call; this bound only guards against a bug.

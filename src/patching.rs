@@ -149,7 +149,12 @@ pub fn request(
             })
             .collect(),
     };
-    let sent = selected
+    (params, sent(selected))
+}
+
+/// The selected definitions as sent, to place the agents' answers.
+pub fn sent(selected: &[(String, &PyDefinition)]) -> Vec<SentDefinition> {
+    selected
         .iter()
         .map(|(key, def)| SentDefinition {
             key: key.clone(),
@@ -160,8 +165,7 @@ pub fn request(
             name_start: def.name_start,
             name_end: def.name_end,
         })
-        .collect();
-    (params, sent)
+        .collect()
 }
 
 #[cfg(test)]

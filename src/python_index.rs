@@ -222,17 +222,6 @@ pub fn imports(rope: &Rope, import_rows: &[usize]) -> (Vec<ContextRows>, u64) {
     (parts, hasher.finish())
 }
 
-/// Every definition of a whole file parsed as one tree, outer before inner, in text order.
-pub fn definitions(tree: &Tree, rope: &Rope) -> Vec<PyDefinition> {
-    let chunk = index_chunk(tree, rope);
-    let (parts, imports_fp) = imports(rope, &chunk.import_rows);
-    chunk
-        .definitions
-        .iter()
-        .map(|d| d.placed(0, 0, &parts, imports_fp))
-        .collect()
-}
-
 impl<'a> Indexer<'a> {
     fn text(&self, node: Node<'_>) -> String {
         let start = self.rope.byte_to_char(node.start_byte());
@@ -434,12 +423,9 @@ mod tests {
     use super::*;
 
     fn index(text: &str) -> Vec<PyDefinition> {
-        let mut parser = tree_sitter::Parser::new();
-        parser
-            .set_language(&tree_sitter_python::LANGUAGE.into())
-            .unwrap();
-        let tree = parser.parse(text, None).unwrap();
-        definitions(&tree, &Rope::from_str(text))
+        crate::document::Document::new(text, 0)
+            .definitions()
+            .to_vec()
     }
 
     fn names(text: &str) -> Vec<String> {

@@ -211,7 +211,7 @@ impl Session {
             return Err("no function at the cursor".into());
         };
         let qualname = def.qualname.clone();
-        let (_, sent) = patching::request(path, "", &rope, &selected);
+        let sent = patching::sent(&selected);
         let links = self.agents();
         let found = links.len();
         let mut tasks = Vec::new();

@@ -103,8 +103,8 @@ fn attach_soon<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
     result
 }
 
-fn worker() -> &'static Mutex<mpsc::Sender<Arc<Slot>>> {
-    static WORKER: OnceLock<Mutex<mpsc::Sender<Arc<Slot>>>> = OnceLock::new();
+fn worker() -> &'static mpsc::Sender<Arc<Slot>> {
+    static WORKER: OnceLock<mpsc::Sender<Arc<Slot>>> = OnceLock::new();
     WORKER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Arc<Slot>>();
         crate::server::spawn_quiet("splice-worker", move || {
@@ -129,7 +129,7 @@ fn worker() -> &'static Mutex<mpsc::Sender<Arc<Slot>>> {
                 }
             }
         });
-        Mutex::new(tx)
+        tx
     })
 }
 
@@ -162,13 +162,6 @@ where
     if unsafe { pyo3::ffi::Py_AddPendingCall(Some(run_pending), raw) } != 0 {
         drop(unsafe { Arc::from_raw(raw as *const Slot) });
     }
-    let sent = worker()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send(slot)
-        .is_ok();
-    if !sent {
-        return None;
-    }
+    worker().send(slot).ok()?;
     rx.recv().ok()
 }
