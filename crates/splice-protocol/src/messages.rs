@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Bumped on every change a peer of the previous version would misread.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Every method an agent answers.
 pub const METHODS: [&str; 6] = ["handshake", "ping", "patch", "revert", "loaded", "events"];
@@ -73,26 +73,82 @@ pub struct AgentInfo {
     pub started_at: f64,
 }
 
-/// Patch the definitions of one file that changed. Each definition carries its own source,
+/// Bring the program in step with one saved file: the parts of it (definitions and
+/// statements) that differ from what the program last took. Each part carries its own source,
 /// so that a syntax error in one part of the file never blocks another.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PatchParams {
     /// Absolute path of the file as the editor knows it; the agent resolves links.
     pub path: String,
-    /// The whole text the definitions come from, for tracebacks (`linecache`). When absent the
+    /// The whole text the parts come from, for tracebacks (`linecache`). When absent the
     /// agent reads the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     pub definitions: Vec<Definition>,
+    /// Whether changed module-level statements run.
+    #[serde(default)]
+    pub statements: StatementPolicy,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One part of a file: a definition (`def`, `class`, with its decorators) or a statement of a
+/// module or class body. Contexts are compilable text holding the part at its real lines: the
+/// headers of its enclosing classes, or the whole enclosing function, every other line blank.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Definition {
-    /// The name CPython gives it: `f`, `A.m`, `outer.<locals>.inner`.
+    /// A definition: the name CPython gives it (`f`, `A.m`, `outer.<locals>.inner`). A
+    /// statement: the qualified name of the class whose body holds it, `""` at module level.
     pub qualname: String,
-    /// Compilable text holding the definition in its context at its real lines: the headers of
-    /// its enclosing classes, or the whole enclosing function, every other line left blank.
-    pub source: String,
+    #[serde(default)]
+    pub kind: PartKind,
+    #[serde(default)]
+    pub change: Change,
+    /// Its context in the saved text; absent when it was removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Its context in the text the program last took; absent when new, or when the sender
+    /// does not know it (the agent then compares code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// A moved definition: its first line (decorators included) in the text the program last
+    /// took and in the saved text. Only line numbers change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartKind {
+    #[default]
+    Definition,
+    Statement,
+}
+
+/// How a part differs from what the program last took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// Not in the text the program took.
+    New,
+    /// Its text changed (`previous` holds the old one).
+    #[default]
+    Changed,
+    /// Same text at other lines (`previous_line`, `line`).
+    Moved,
+    /// No longer in the file (`previous` holds it).
+    Removed,
+}
+
+/// What happens to changed module-level statements (`moduleStatements`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatementPolicy {
+    /// Run once, in file order, in the module's namespace.
+    #[default]
+    Run,
+    /// Never run: each is answered `refused` with reason `statement-not-run`.
+    Skip,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,9 +175,13 @@ pub struct FileResult {
 pub struct DefinitionResult {
     pub qualname: String,
     pub status: Status,
+    /// Why, for programs: editors and the server decide on this, never on `message`.
+    #[serde(default)]
+    pub reason: Reason,
+    /// Why, for people.
     #[serde(default)]
     pub message: String,
-    /// Where the problem is (or where the definition is, on success).
+    /// Where the problem is (or where the part is, on success).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<Span>,
     /// Live function objects whose code was replaced.
@@ -135,10 +195,15 @@ pub struct DefinitionResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
+    /// The program now runs the part as saved.
     Patched,
+    /// The program already ran it as saved; nothing was touched.
     Unchanged,
+    /// Created in the program.
     Added,
+    /// Not taken, by a rule: the reason says which; the program keeps what it ran.
     Refused,
+    /// Not taken: the part is broken (syntax error) or raised; the program keeps what it ran.
     Error,
     NotLoaded,
     Reverted,
@@ -154,6 +219,117 @@ impl Status {
             Status::Error => "error",
             Status::NotLoaded => "not-loaded",
             Status::Reverted => "reverted",
+        }
+    }
+
+    /// Whether the program now runs what was sent.
+    pub fn taken(self) -> bool {
+        matches!(self, Status::Patched | Status::Unchanged | Status::Added)
+    }
+}
+
+/// Why a part got its status: a stable slug for programs (`syntax-error`, `entry-point`).
+/// `python/splice/reasons.py` holds the same words for the agent; a test keeps them equal.
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $variant:ident,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Reason {
+            #[default]
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+        }
+    };
+}
+
+reasons! {
+    // Taken.
+    /// A function's code replaced in place.
+    CodeReplaced,
+    /// Same text at other lines: line numbers updated, code otherwise untouched.
+    LinesMoved,
+    /// Decorators changed: the function got the new code and was decorated and bound anew.
+    Redecorated,
+    /// A method's kind changed (plain, classmethod, staticmethod): the class attribute rebound.
+    Rebound,
+    /// A definition that did not exist was created.
+    Created,
+    /// A statement ran in the module's namespace.
+    StatementRan,
+    /// An import ran in the module's namespace.
+    ImportRan,
+    /// Class attributes were set on the live class.
+    AttributeSet,
+    /// A part removed from the file was removed from the program (a method, a class attribute,
+    /// a function).
+    Deleted,
+    /// A module-level lambda's body replaced in place.
+    LambdaReplaced,
+    /// Nothing differs from what runs.
+    SameCode,
+    // Not taken, by a rule.
+    /// A function became a generator or coroutine, or the reverse.
+    KindChanged,
+    /// A closure's free variables changed where live closures cannot provide them.
+    ClosureChanged,
+    /// A class's bases, metaclass, keywords or decorators changed.
+    ClassHeaderChanged,
+    /// Attributes of a class built by a metaclass or framework (Django, SQLAlchemy, pydantic).
+    MetaclassOwnsAttributes,
+    /// A dataclass field that cannot be changed in place.
+    DataclassField,
+    /// Enum members cannot change in place.
+    EnumMember,
+    /// The `if __name__ == "__main__":` block is never run again.
+    EntryPoint,
+    /// The program is executing this statement now (a top-level loop).
+    StatementRunning,
+    /// The module's body has not reached this statement yet.
+    NotReached,
+    /// A block that defines functions or classes is not run again.
+    BlockWithDefinitions,
+    /// Module statements are not run (`moduleStatements` is `ask` or `off`).
+    StatementNotRun,
+    /// A removed module-level statement: what it did stays in the program.
+    StatementNotUndone,
+    /// A definition in a branch the program did not take, or never executed.
+    NotDefined,
+    /// The program holds several functions by this name and none is at this definition's line.
+    Ambiguous,
+    /// An accessor added to a live property.
+    PropertyChanged,
+    /// The enclosing class or function is not in the program.
+    ContainerMissing,
+    // Not taken: broken or raised.
+    SyntaxError,
+    CompileError,
+    /// A statement or import raised.
+    StatementRaised,
+    /// A decorator raised (registering decorators refuse late registration).
+    DecoratorRaised,
+    /// Evaluating defaults or annotations raised.
+    DefaultsRaised,
+    /// Creating a definition raised.
+    DefinitionRaised,
+    /// The atomic commit failed and was undone.
+    CommitFailed,
+    /// No module of the program is loaded from the file.
+    FileNotLoaded,
+    /// Revert: nothing to undo.
+    NothingToRevert,
+    Reverted,
+    /// An engine bug; the program is unaffected.
+    Internal,}
+
+impl Reason {
+    /// The slug as sent.
+    pub fn slug(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(Value::String(slug)) => slug,
+            _ => String::new(),
         }
     }
 }

@@ -82,8 +82,10 @@ fn requests_round_trip() {
             source: Some("def f():\n    return 1\n".into()),
             definitions: vec![Definition {
                 qualname: "f".into(),
-                source: "def f():\n    return 1\n".into(),
+                source: Some("def f():\n    return 1\n".into()),
+                ..Default::default()
             }],
+            ..Default::default()
         }),
     };
     let bytes = serde_json::to_vec(&request).unwrap();
@@ -178,4 +180,21 @@ fn records_read_back_exactly_as_written() {
         assert_eq!(list_agents(&dir), vec![record], "started_at {started_at}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn agent_reason_words_are_the_protocol_reasons() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/splice/reasons.py");
+    let text = std::fs::read_to_string(path).expect("python/splice/reasons.py");
+    let reasons = &text[text.find("# Reasons").expect("a `# Reasons` section")..];
+    let python: Vec<String> = reasons
+        .lines()
+        .filter_map(|line| line.split_once(" = \""))
+        .map(|(_, word)| word.trim_end_matches('"').to_owned())
+        .collect();
+    let rust: Vec<String> = splice_protocol::Reason::ALL
+        .iter()
+        .map(|r| r.slug())
+        .collect();
+    assert_eq!(python, rust);
 }
