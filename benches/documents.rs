@@ -12,7 +12,6 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use ropey::Rope;
@@ -134,10 +133,15 @@ fn main() {
         .or_else(|| keyed.get(keyed.len() / 2))
         .map(|(k, _)| k.clone())
         .expect("the file has definitions");
-    let baseline: HashMap<String, u64> = keyed
-        .iter()
-        .filter(|(k, _)| *k != changed_key)
-        .map(|(k, d)| (k.clone(), d.fingerprint))
+    // What the program runs: the file as it is, but for the changed function.
+    let baseline: Vec<patching::TakenPart> = patching::taken_from(&doc.rope, &defs)
+        .into_iter()
+        .map(|mut part| {
+            if patching::keyed(std::slice::from_ref(&part.def))[0].0 == changed_key {
+                part.def.text_hash ^= 1;
+            }
+            part
+        })
         .collect();
     let (save, (sent, bytes)) = timed(RUNS, || {
         // The didChange before a save leaves the definitions to be found again.
@@ -148,8 +152,15 @@ fn main() {
         });
         let text = doc.text();
         let defs = doc.definitions();
-        let selected = patching::changed(&defs, Some(&baseline));
-        let (params, _) = patching::request("/bench/target.py", &text, &doc.rope, &selected);
+        let diffs = patching::diff(&baseline, &defs);
+        let selected: Vec<_> = diffs.iter().filter(|d| d.change.is_some()).collect();
+        let (params, _) = patching::request(
+            "/bench/target.py",
+            &text,
+            &doc.rope,
+            &selected,
+            splice_protocol::StatementPolicy::Run,
+        );
         let mut frame = Vec::new();
         let request = Request {
             id: 1,

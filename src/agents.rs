@@ -195,9 +195,7 @@ fn describe(err: ClientError, timeout: Duration) -> String {
             format!("no answer within {timeout:?}; the program may be stopped or stuck")
         }
         ClientError::Io(io) => format!("connection failed: {io} (did the program exit?)"),
-        ClientError::Protocol(msg) if msg.contains("closed") => {
-            "the program exited during the request".into()
-        }
+        ClientError::Closed => "the program exited during the request".into(),
         other => other.to_string(),
     }
 }

@@ -314,7 +314,6 @@ mod tests {
         SentDefinition {
             key: key.into(),
             qualname: key.split('#').next().unwrap().into(),
-            fingerprint: 0,
             start: scope.0,
             end: scope.1,
             name_start: name.0,
@@ -326,6 +325,7 @@ mod tests {
         DefinitionResult {
             qualname: String::new(),
             status,
+            reason: splice_protocol::Reason::default(),
             message: format!("{} message", status.as_str()),
             span,
             live_functions: 2,
@@ -343,6 +343,7 @@ mod tests {
             path: "/x/app.py".into(),
             runtime_dir: "/run".into(),
             agents_found: 1,
+            complete: true,
             agents: vec![AgentOutcome {
                 pid: 7,
                 label: "pid 7 (app.py)".into(),

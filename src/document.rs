@@ -176,18 +176,12 @@ impl Document {
         self.rope.to_string()
     }
 
-    /// The definitions of the current text, with the file's imports in their contexts.
+    /// The definitions and statements of the current text (see `python_index`).
     pub fn definitions(&mut self) -> Arc<Vec<PyDefinition>> {
         if let Some(known) = &self.definitions {
             return known.clone();
         }
         self.reparse();
-        let import_rows: Vec<usize> = self
-            .chunks
-            .iter()
-            .flat_map(|c| c.index.import_rows.iter().map(move |r| r + c.start))
-            .collect();
-        let (imports, imports_fp) = python_index::imports(&self.rope, &import_rows);
         let mut found = Vec::new();
         for chunk in &self.chunks {
             let chars = self.rope.line_to_char(chunk.start);
@@ -196,12 +190,18 @@ impl Document {
                     .index
                     .definitions
                     .iter()
-                    .map(|d| d.placed(chunk.start, chars, &imports, imports_fp)),
+                    .map(|d| d.placed(chunk.start, chars)),
             );
         }
         let found = Arc::new(found);
         self.definitions = Some(found.clone());
         found
+    }
+
+    /// Whether a syntax error is anywhere in the text.
+    pub fn has_error(&mut self) -> bool {
+        self.reparse();
+        self.chunks.iter().any(|c| c.index.has_error)
     }
 }
 
@@ -221,6 +221,7 @@ mod tests {
     fn names(doc: &mut Document) -> Vec<String> {
         doc.definitions()
             .iter()
+            .filter(|d| d.kind != crate::python_index::DefKind::Statement)
             .map(|d| d.qualname.clone())
             .collect()
     }

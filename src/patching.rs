@@ -2,9 +2,13 @@
 
 use std::collections::HashMap;
 
-use splice_protocol::{Definition, FileResult, PatchParams};
+use ropey::Rope;
+use splice_protocol::{
+    Change, Definition, FileResult, PartKind, PatchParams, StatementPolicy, Status,
+};
 
 use crate::python_index::{DefKind, PyDefinition};
+use crate::settings::ModuleStatements;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -15,12 +19,11 @@ pub enum Trigger {
     RevertFunction,
 }
 
-/// A definition as it was sent, to place the agent's answer in the buffer.
+/// A part as it was sent, to place the agent's answer in the buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentDefinition {
     pub key: String,
     pub qualname: String,
-    pub fingerprint: u64,
     pub start: usize,
     pub end: usize,
     pub name_start: usize,
@@ -46,14 +49,17 @@ pub struct PatchReport {
     pub runtime_dir: String,
     /// How many agents were considered, including those that had nothing to take.
     pub agents_found: usize,
+    /// Whether every part that differs was sent (a save), not one picked part: the notes of
+    /// parts not sent are then out of date.
+    pub complete: bool,
 }
 
 /// Every definition with a key that tells apart those sharing a qualified name.
 pub fn keyed(defs: &[PyDefinition]) -> Vec<(String, &PyDefinition)> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<(&str, DefKind), usize> = HashMap::new();
     defs.iter()
         .map(|def| {
-            let n = seen.entry(def.qualname.as_str()).or_default();
+            let n = seen.entry((def.qualname.as_str(), def.kind)).or_default();
             let key = def.key(*n);
             *n += 1;
             (key, def)
@@ -69,10 +75,54 @@ pub fn innermost_at(defs: &[PyDefinition], char_idx: usize) -> Option<(String, &
         .min_by_key(|(_, d)| d.end - d.start)
 }
 
-/// Fingerprints of the definitions known to run in an agent, per file.
+/// The innermost part of `kind` around `char_idx`; for a function nested in another, the
+/// part holding it.
+pub fn part_at(defs: &[PyDefinition], char_idx: usize, kind: DefKind) -> Option<&PyDefinition> {
+    defs.iter()
+        .filter(|d| d.part && d.kind == kind && d.start <= char_idx && char_idx <= d.end)
+        .min_by_key(|d| d.end - d.start)
+}
+
+/// Whether a save sends this part: every difference, but removals wait until the file parses
+/// (a broken definition looks removed), and module statements not when they are `off`.
+pub fn sends(diff: &PartDiff<'_>, has_error: bool, statements: ModuleStatements) -> bool {
+    let Some(change) = diff.change else {
+        return false;
+    };
+    let module_statement = diff
+        .new
+        .or(diff.old.map(|o| &o.def))
+        .is_some_and(|d| d.kind == DefKind::Statement && d.qualname.is_empty());
+    !(change == Change::Removed && has_error)
+        && !(module_statement && statements == ModuleStatements::Off)
+}
+
+/// A part as a program took it: its definition and the text it was found in.
+#[derive(Debug, Clone)]
+pub struct TakenPart {
+    pub def: PyDefinition,
+    pub rope: Rope,
+}
+
+impl TakenPart {
+    fn first_line(&self) -> u32 {
+        self.rope.char_to_line(self.def.start.min(self.rope.len_chars())) as u32 + 1
+    }
+}
+
+/// How one part of the current text relates to what an agent took: `change` is `None` for a
+/// part the agent runs as it is.
+#[derive(Debug, Clone)]
+pub struct PartDiff<'a> {
+    pub change: Option<Change>,
+    pub old: Option<&'a TakenPart>,
+    pub new: Option<&'a PyDefinition>,
+}
+
+/// Which parts of a file each agent runs.
 #[derive(Debug, Default)]
 pub struct Baselines {
-    known: HashMap<(u32, u64, String), HashMap<String, u64>>,
+    known: HashMap<(u32, u64, String), Vec<TakenPart>>,
 }
 
 fn agent_key(pid: u32, started_at: f64, path: &str) -> (u32, u64, String) {
@@ -80,33 +130,19 @@ fn agent_key(pid: u32, started_at: f64, path: &str) -> (u32, u64, String) {
 }
 
 impl Baselines {
-    pub fn get(&self, pid: u32, started_at: f64, path: &str) -> Option<&HashMap<String, u64>> {
+    pub fn get(&self, pid: u32, started_at: f64, path: &str) -> Option<&Vec<TakenPart>> {
         self.known.get(&agent_key(pid, started_at, path))
     }
 
-    /// Remembers what the agent now runs: patched, added and unchanged definitions.
-    pub fn record(&mut self, outcome: &AgentOutcome, path: &str) {
-        let Ok(result) = &outcome.result else {
-            return;
-        };
-        if result.modules.is_empty() {
-            return;
-        }
-        let known = self
-            .known
-            .entry(agent_key(outcome.pid, outcome.started_at, path))
-            .or_default();
-        for (sent, answer) in outcome.sent.iter().zip(&result.definitions) {
-            use splice_protocol::Status::*;
-            match answer.status {
-                Patched | Added | Unchanged => {
-                    known.insert(sent.key.clone(), sent.fingerprint);
-                }
-                Reverted => {
-                    known.remove(&sent.key);
-                }
-                Refused | Error | NotLoaded => {}
-            }
+    pub fn set(&mut self, pid: u32, started_at: f64, path: &str, taken: Vec<TakenPart>) {
+        self.known.insert(agent_key(pid, started_at, path), taken);
+    }
+
+    /// Forgets what an agent runs of the functions named `qualname` (after a revert).
+    pub fn forget(&mut self, pid: u32, started_at: f64, path: &str, qualname: &str) {
+        if let Some(taken) = self.known.get_mut(&agent_key(pid, started_at, path)) {
+            let root = qualname.split(".<locals>.").next().unwrap_or(qualname);
+            taken.retain(|t| t.def.kind != DefKind::Function || t.def.qualname != root);
         }
     }
 
@@ -120,52 +156,190 @@ impl Baselines {
     }
 }
 
-/// The definitions whose text changed since the baseline; all of them without one.
-pub fn changed<'a>(
-    defs: &'a [PyDefinition],
-    baseline: Option<&HashMap<String, u64>>,
-) -> Vec<(String, &'a PyDefinition)> {
-    keyed(defs)
-        .into_iter()
-        .filter(|(key, def)| baseline.and_then(|b| b.get(key)) != Some(&def.fingerprint))
+/// The parts of a text as a program that took all of it runs them.
+pub fn taken_from(rope: &Rope, defs: &[PyDefinition]) -> Vec<TakenPart> {
+    defs.iter()
+        .filter(|d| d.part)
+        .map(|def| TakenPart {
+            def: def.clone(),
+            rope: rope.clone(),
+        })
         .collect()
 }
 
-/// The request for `selected` definitions of `rope` (whose whole text is `text`).
+/// Pairs the parts of the current text with those an agent took. Parts are told apart by kind
+/// and qualified name, then by text (a namesake keeps its identity when lines move), then in
+/// order. Statements pair only by text: a changed statement is a new one, the old removed.
+pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<PartDiff<'a>> {
+    let mut groups: HashMap<(&str, DefKind), Vec<usize>> = HashMap::new();
+    for (i, old) in taken.iter().enumerate() {
+        groups
+            .entry((old.def.qualname.as_str(), old.def.kind))
+            .or_default()
+            .push(i);
+    }
+    let mut used = vec![false; taken.len()];
+    let mut pairs: Vec<Option<usize>> = vec![None; current.len()];
+    let parts: Vec<usize> = (0..current.len()).filter(|&i| current[i].part).collect();
+    for &i in &parts {
+        let new = &current[i];
+        let Some(group) = groups.get(&(new.qualname.as_str(), new.kind)) else {
+            continue;
+        };
+        if let Some(&j) = group
+            .iter()
+            .find(|&&j| !used[j] && taken[j].def.text_hash == new.text_hash)
+        {
+            used[j] = true;
+            pairs[i] = Some(j);
+        }
+    }
+    for &i in &parts {
+        let new = &current[i];
+        if pairs[i].is_some() || new.kind == DefKind::Statement {
+            continue;
+        }
+        let Some(group) = groups.get(&(new.qualname.as_str(), new.kind)) else {
+            continue;
+        };
+        if let Some(&j) = group.iter().find(|&&j| !used[j]) {
+            used[j] = true;
+            pairs[i] = Some(j);
+        }
+    }
+    let mut found = Vec::new();
+    for &i in &parts {
+        let new = &current[i];
+        let old = pairs[i].map(|j| &taken[j]);
+        let change = match old {
+            None => Some(Change::New),
+            Some(old) if old.def.text_hash != new.text_hash => Some(Change::Changed),
+            // Only a function's code knows its lines.
+            Some(old) if new.kind == DefKind::Function && old.def.line != new.line => {
+                Some(Change::Moved)
+            }
+            Some(_) => None,
+        };
+        found.push(PartDiff {
+            change,
+            old,
+            new: Some(new),
+        });
+    }
+    for (j, old) in taken.iter().enumerate() {
+        if !used[j] {
+            found.push(PartDiff {
+                change: Some(Change::Removed),
+                old: Some(old),
+                new: None,
+            });
+        }
+    }
+    found
+}
+
+/// What an agent runs after an attempt: `answers` are the statuses of the parts of `diffs`
+/// that were sent (`None` for those that were not).
+pub fn taken_after(rope: &Rope, diffs: &[PartDiff<'_>], answers: &[Option<Status>]) -> Vec<TakenPart> {
+    let mut taken = Vec::new();
+    for (diff, answer) in diffs.iter().zip(answers) {
+        let now = || {
+            diff.new.map(|def| TakenPart {
+                def: def.clone(),
+                rope: rope.clone(),
+            })
+        };
+        let kept = match (diff.change, answer) {
+            (None, _) => now(),
+            (Some(_), Some(status)) if status.taken() => now(),
+            (Some(Change::Removed), Some(Status::Refused)) if diff.old.is_some_and(|o| o.def.kind == DefKind::Statement) => None,
+            _ => diff.old.cloned(),
+        };
+        taken.extend(kept);
+    }
+    taken
+}
+
+/// The request for the selected parts of `rope` (whose whole text is `text`).
 pub fn request(
     path: &str,
     text: &str,
-    rope: &ropey::Rope,
-    selected: &[(String, &PyDefinition)],
+    rope: &Rope,
+    selected: &[&PartDiff<'_>],
+    statements: StatementPolicy,
 ) -> (PatchParams, Vec<SentDefinition>) {
+    let definitions = selected
+        .iter()
+        .map(|diff| {
+            let change = diff.change.unwrap_or(Change::Changed);
+            let any = diff.new.or(diff.old.map(|o| &o.def)).expect("a part on one side");
+            let moved = change == Change::Moved;
+            Definition {
+                qualname: any.qualname.clone(),
+                kind: match any.kind {
+                    DefKind::Statement => PartKind::Statement,
+                    _ => PartKind::Definition,
+                },
+                change,
+                source: diff.new.filter(|_| !moved).map(|d| d.context(rope)),
+                previous: diff
+                    .old
+                    .filter(|_| !moved)
+                    .map(|o| o.def.context(&o.rope)),
+                previous_line: diff.old.map(TakenPart::first_line),
+                line: diff
+                    .new
+                    .map(|d| rope.char_to_line(d.start.min(rope.len_chars())) as u32 + 1),
+            }
+        })
+        .collect();
     let params = PatchParams {
         path: path.to_owned(),
         source: Some(text.to_owned()),
-        definitions: selected
-            .iter()
-            .map(|(_, def)| Definition {
-                qualname: def.qualname.clone(),
-                source: def.context(rope),
-            })
-            .collect(),
+        definitions,
+        statements,
     };
-    (params, sent(selected))
+    (params, sent(rope, selected))
 }
 
-/// The selected definitions as sent, to place the agents' answers.
-pub fn sent(selected: &[(String, &PyDefinition)]) -> Vec<SentDefinition> {
+/// The selected parts as sent, to place the agents' answers: a removed part at its old line.
+pub fn sent(rope: &Rope, selected: &[&PartDiff<'_>]) -> Vec<SentDefinition> {
     selected
         .iter()
-        .map(|(key, def)| SentDefinition {
-            key: key.clone(),
-            qualname: def.qualname.clone(),
-            fingerprint: def.fingerprint,
-            start: def.start,
-            end: def.end,
-            name_start: def.name_start,
-            name_end: def.name_end,
+        .map(|diff| match (diff.new, diff.old) {
+            (Some(def), _) => SentDefinition {
+                key: part_key(def),
+                qualname: def.qualname.clone(),
+                start: def.start,
+                end: def.end,
+                name_start: def.name_start,
+                name_end: def.name_end,
+            },
+            (None, Some(old)) => {
+                let line = (old.first_line() as usize - 1).min(rope.len_lines().saturating_sub(1));
+                let at = rope.line_to_char(line);
+                SentDefinition {
+                    key: format!("removed:{}", part_key(&old.def)),
+                    qualname: old.def.qualname.clone(),
+                    start: at,
+                    end: at,
+                    name_start: at,
+                    name_end: at,
+                }
+            }
+            (None, None) => unreachable!("a part on one side"),
         })
         .collect()
+}
+
+/// Names a part in notes: kind, qualified name and first line.
+fn part_key(def: &PyDefinition) -> String {
+    let kind = match def.kind {
+        DefKind::Function => "def",
+        DefKind::Class => "class",
+        DefKind::Statement => "statement",
+    };
+    format!("{kind}:{}:{}", def.qualname, def.line)
 }
 
 #[cfg(test)]
@@ -173,21 +347,82 @@ mod tests {
     use super::*;
     use crate::document::Document;
 
+    /// The changes a save of `after` sends to a program that took `before`, as
+    /// `change qualname line` (statements by their first line's text).
+    fn changes(before: &str, after: &str) -> Vec<String> {
+        let mut old = Document::new(before, 0);
+        let old_defs = old.definitions();
+        let taken = taken_from(&old.rope, &old_defs);
+        let mut new = Document::new(after, 0);
+        let defs = new.definitions();
+        diff(&taken, &defs)
+            .iter()
+            .filter_map(|d| {
+                let change = d.change?;
+                let def = d.new.or(d.old.map(|o| &o.def))?;
+                let name = match def.kind {
+                    DefKind::Statement => {
+                        let rope = if d.new.is_some() { &new.rope } else { &old.rope };
+                        rope.line(def.line).to_string().trim().to_owned()
+                    }
+                    _ => def.qualname.clone(),
+                };
+                Some(format!("{} {name} {}", serde_json::to_value(change).ok()?.as_str()?, def.line + 1))
+            })
+            .collect()
+    }
+
     #[test]
-    fn only_changed_definitions_are_sent_after_a_baseline() {
-        let mut before = Document::new("def a():\n    return 1\n\ndef b():\n    return 2\n", 0);
-        let mut after = Document::new("def a():\n    return 1\n\ndef b():\n    return 3\n", 0);
-        let defs_before = before.definitions();
-        let baseline: HashMap<String, u64> = keyed(&defs_before)
-            .into_iter()
-            .map(|(k, d)| (k, d.fingerprint))
-            .collect();
-        let defs_after = after.definitions();
-        let names = |sel: Vec<(String, &PyDefinition)>| -> Vec<String> {
-            sel.into_iter().map(|(k, _)| k).collect()
-        };
-        assert_eq!(names(changed(&defs_after, Some(&baseline))), vec!["b#0"]);
-        assert_eq!(names(changed(&defs_after, None)), vec!["a#0", "b#0"]);
+    fn a_save_sends_what_differs_from_what_the_program_took() {
+        // before, after, expected changes
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("def a():\n    return 1\n", "def a():\n    return 1\n", &[]),
+            ("def a():\n    return 1\n", "def a():\n    return 2\n", &["changed a 1"]),
+            (
+                "def a():\n    return 1\n",
+                "\ndef a():\n    return 1\n",
+                &["moved a 2"],
+            ),
+            ("LIMIT = 10\n", "LIMIT = 20\n", &["new LIMIT = 20 1", "removed LIMIT = 10 1"]),
+            ("import os\n", "import os\nimport json\n", &["new import json 2"]),
+            ("X = 1\n", "\nX = 1\n", &[]),
+            (
+                "class A:\n    x = 1\n    def m(self):\n        pass\n",
+                "class A:\n    x = 2\n    def m(self):\n        pass\n",
+                &["new x = 2 2", "removed x = 1 2"],
+            ),
+            (
+                "class A:\n    def m(self):\n        pass\n",
+                "class A(B):\n    def m(self):\n        pass\n",
+                &["changed A 1"],
+            ),
+            (
+                "class A:\n    def m(self):\n        pass\n    def n(self):\n        pass\n",
+                "class A:\n    def n(self):\n        pass\n",
+                &["moved A.n 2", "removed A.m 2"],
+            ),
+            // Namesakes keep their identity when one moves.
+            (
+                "@r\ndef _():\n    return 1\n@r\ndef _():\n    return 2\n",
+                "@r\ndef _():\n    return 1\n\n@r\ndef _():\n    return 3\n",
+                &["changed _ 6"],
+            ),
+            (
+                "@r\ndef _():\n    return 1\n@r\ndef _():\n    return 2\n",
+                "@r\ndef _():\n    return 0\n@r\ndef _():\n    return 1\n@r\ndef _():\n    return 2\n",
+                &["new _ 2", "moved _ 5", "moved _ 8"],
+            ),
+            // A block's own text leaves out the definitions inside it.
+            (
+                "try:\n    import u\nexcept ImportError:\n    def f():\n        return 1\n",
+                "try:\n    import u\nexcept ImportError:\n    def f():\n        return 2\n",
+                &["changed f 4"],
+            ),
+            ("# one\nX = 1\n", "# two\nX = 1\n", &[]),
+        ];
+        for (before, after, expected) in cases {
+            assert_eq!(&changes(before, after), expected, "{before:?} -> {after:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Python structure from tree-sitter: every `def`, `async def` and `class` with the qualified
-//! name CPython gives it, its range, decorators, the source that compiles it in context, and
-//! a fingerprint of that source. A syntax error inside one definition leaves the others.
+//! name CPython gives it, and every statement of a module or class body: its range, the source
+//! that compiles it in context, and a hash of its own text. The parts of a file (what a save
+//! compares with what the program took) are the definitions and statements not inside a
+//! function. A syntax error inside one part leaves the others.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -8,10 +10,13 @@ use std::hash::{Hash, Hasher};
 use ropey::Rope;
 use tree_sitter::{Node, Tree};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DefKind {
     Function,
     Class,
+    /// Any other statement of a module or class body (its `qualname` is the class's, `""` at
+    /// module level).
+    Statement,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +35,11 @@ pub struct PyDefinition {
     /// The rows that compile the definition in its context: top-level imports, headers of
     /// enclosing classes, or the whole enclosing function; in order. See `context()`.
     pub context_rows: Vec<ContextRows>,
-    pub fingerprint: u64,
+    /// Of its own text, wherever it is: a class's header (decorators, bases), a statement's
+    /// text without the definitions inside it, a function's whole text.
+    pub text_hash: u64,
+    /// A part of the file: not inside a function.
+    pub part: bool,
     /// Whether tree-sitter found a syntax error inside it.
     pub has_error: bool,
 }
@@ -97,33 +106,22 @@ impl PyDefinition {
         text
     }
 
-    /// This definition found `rows` lines and `chars` characters further down, with the file's
-    /// imports in its context: CPython compiles calls on imported modules differently, and the
-    /// code must compare equal to what runs. Its fingerprint takes in its place and the imports.
-    pub fn placed(
-        &self,
-        rows: usize,
-        chars: usize,
-        imports: &[ContextRows],
-        imports_fp: u64,
-    ) -> PyDefinition {
-        let mut context_rows: Vec<ContextRows> = imports.to_vec();
-        context_rows.extend(self.context_rows.iter().map(|part| match *part {
-            ContextRows::Copy { first, last } => ContextRows::Copy {
-                first: first + rows,
-                last: last + rows,
-            },
-            ContextRows::Opener { row, indent } => ContextRows::Opener {
-                row: row + rows,
-                indent,
-            },
-        }));
-        context_rows.sort_by_key(|part| match *part {
-            ContextRows::Copy { first, .. } => first,
-            ContextRows::Opener { row, .. } => row,
-        });
-        let mut hasher = DefaultHasher::new();
-        (self.fingerprint, self.line + rows, imports_fp).hash(&mut hasher);
+    /// This definition found `rows` lines and `chars` characters further down.
+    pub fn placed(&self, rows: usize, chars: usize) -> PyDefinition {
+        let context_rows = self
+            .context_rows
+            .iter()
+            .map(|part| match *part {
+                ContextRows::Copy { first, last } => ContextRows::Copy {
+                    first: first + rows,
+                    last: last + rows,
+                },
+                ContextRows::Opener { row, indent } => ContextRows::Opener {
+                    row: row + rows,
+                    indent,
+                },
+            })
+            .collect();
         PyDefinition {
             qualname: self.qualname.clone(),
             kind: self.kind,
@@ -134,7 +132,8 @@ impl PyDefinition {
             decorators: self.decorators.clone(),
             line: self.line + rows,
             context_rows,
-            fingerprint: hasher.finish(),
+            text_hash: self.text_hash,
+            part: self.part,
             has_error: self.has_error,
         }
     }
@@ -146,9 +145,19 @@ impl PyDefinition {
 }
 
 enum Enclosing<'t> {
-    Class { first_row: usize, last_row: usize },
-    Block { row: usize, indent: usize },
-    Function(Node<'t>),
+    Class {
+        qualname: String,
+        first_row: usize,
+        last_row: usize,
+    },
+    Block {
+        row: usize,
+        indent: usize,
+    },
+    Function {
+        qualname: String,
+        node: Node<'t>,
+    },
 }
 
 struct Indexer<'a> {
@@ -175,51 +184,25 @@ const CLAUSES: &[&str] = &[
     "ERROR",
 ];
 
-/// The definitions of one parsed text, with positions relative to it, and the rows of its
-/// top-level imports. Contexts and fingerprints leave imports out: see `PyDefinition::placed`.
+/// The definitions and statements of one parsed text, with positions relative to it.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkIndex {
     pub definitions: Vec<PyDefinition>,
-    pub import_rows: Vec<usize>,
+    /// Whether tree-sitter found a syntax error anywhere in it.
+    pub has_error: bool,
 }
 
 pub fn index_chunk(tree: &Tree, rope: &Rope) -> ChunkIndex {
-    let import_rows = top_level_imports(tree.root_node())
-        .into_iter()
-        .flat_map(|n| {
-            let (first, last) = rows(n);
-            first..=last
-        })
-        .collect();
     let mut indexer = Indexer {
         rope,
         found: Vec::new(),
     };
     let mut chain = Vec::new();
-    indexer.visit(tree.root_node(), "", &mut chain);
+    indexer.visit(tree.root_node(), Some(""), &mut chain);
     ChunkIndex {
         definitions: indexer.found,
-        import_rows,
+        has_error: tree.root_node().has_error(),
     }
-}
-
-/// The imports every context carries, as parts, and a fingerprint of their text.
-pub fn imports(rope: &Rope, import_rows: &[usize]) -> (Vec<ContextRows>, u64) {
-    let mut hasher = DefaultHasher::new();
-    for &row in import_rows {
-        row.hash(&mut hasher);
-        for chunk in row_text(rope, row).chunks() {
-            hasher.write(chunk.as_bytes());
-        }
-    }
-    let parts = import_rows
-        .iter()
-        .map(|&row| ContextRows::Copy {
-            first: row,
-            last: row,
-        })
-        .collect();
-    (parts, hasher.finish())
 }
 
 impl<'a> Indexer<'a> {
@@ -229,32 +212,103 @@ impl<'a> Indexer<'a> {
         self.rope.slice(start..end).to_string()
     }
 
-    fn visit<'t>(&mut self, node: Node<'t>, prefix: &str, chain: &mut Vec<Enclosing<'t>>) {
+    /// Hashes the text of `node` without the char ranges in `holes` (sorted).
+    fn hash_text(&self, node: Node<'_>, holes: &[(usize, usize)]) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        let mut at = self.rope.byte_to_char(node.start_byte());
+        let end = self.rope.byte_to_char(node.end_byte());
+        for &(hole_start, hole_end) in holes.iter().chain([(end, end)].iter()) {
+            if hole_start > at {
+                for chunk in self.rope.slice(at..hole_start.min(end)).chunks() {
+                    hasher.write(chunk.as_bytes());
+                }
+            }
+            hasher.write_u8(0);
+            at = at.max(hole_end);
+        }
+        hasher.finish()
+    }
+
+    /// Visits the children of `node`. `scope` is the qualified name of the module or class whose
+    /// body they are directly in, and `None` inside a block or a function.
+    fn visit<'t>(&mut self, node: Node<'t>, scope: Option<&str>, chain: &mut Vec<Enclosing<'t>>) {
+        let prefix = match chain.iter().rev().find_map(|e| match e {
+            Enclosing::Function { qualname, .. } | Enclosing::Class { qualname, .. } => {
+                Some(qualname.as_str())
+            }
+            Enclosing::Block { .. } => None,
+        }) {
+            Some(q) => q.to_owned(),
+            None => String::new(),
+        };
         let mut cursor = node.walk();
         let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
         for child in children {
             match child.kind() {
                 "decorated_definition" => {
                     if let Some(def) = child.child_by_field_name("definition") {
-                        self.definition(child, def, prefix, chain);
+                        self.definition(child, def, &prefix, chain);
                     }
                 }
                 "function_definition" | "class_definition" => {
-                    self.definition(child, child, prefix, chain)
+                    self.definition(child, child, &prefix, chain)
                 }
-                kind if COMPOUND.contains(&kind) => {
-                    let row = child.start_position().row;
-                    chain.push(Enclosing::Block {
-                        row,
-                        indent: child.start_position().column,
-                    });
-                    self.visit(child, prefix, chain);
-                    chain.pop();
+                "comment" => {}
+                kind => {
+                    let first_found = self.found.len();
+                    if COMPOUND.contains(&kind) {
+                        let row = child.start_position().row;
+                        chain.push(Enclosing::Block {
+                            row,
+                            indent: child.start_position().column,
+                        });
+                        self.visit(child, None, chain);
+                        chain.pop();
+                    } else if CLAUSES.contains(&kind) {
+                        self.visit(child, None, chain);
+                    }
+                    if let Some(scope) = scope {
+                        self.statement(child, scope, first_found, chain);
+                    }
                 }
-                kind if CLAUSES.contains(&kind) => self.visit(child, prefix, chain),
-                _ => {}
             }
         }
+    }
+
+    /// A statement of a module or class body; definitions inside it (in its blocks) were found
+    /// from `first_found` on and are parts of their own.
+    fn statement(&mut self, node: Node<'_>, scope: &str, first_found: usize, chain: &[Enclosing<'_>]) {
+        let holes: Vec<(usize, usize)> = self.found[first_found..]
+            .iter()
+            .filter(|d| d.part)
+            .map(|d| (d.start, d.end))
+            .collect();
+        let text_hash = self.hash_text(node, &holes);
+        let start = self.rope.byte_to_char(node.start_byte());
+        let end = self.rope.byte_to_char(node.end_byte());
+        let first_line_end = self
+            .rope
+            .line_to_char(node.start_position().row + 1)
+            .min(end)
+            .max(start);
+        let mut line_end = first_line_end;
+        while line_end > start && matches!(self.rope.char(line_end - 1), '\n' | '\r') {
+            line_end -= 1;
+        }
+        self.found.push(PyDefinition {
+            qualname: scope.to_owned(),
+            kind: DefKind::Statement,
+            start,
+            end,
+            name_start: start,
+            name_end: line_end,
+            decorators: Vec::new(),
+            line: node.start_position().row,
+            context_rows: self.context(node, chain),
+            text_hash,
+            part: true,
+            has_error: node.has_error() || node.kind() == "ERROR",
+        });
     }
 
     fn definition<'t>(
@@ -268,7 +322,16 @@ impl<'a> Indexer<'a> {
             return;
         };
         let name = self.text(name_node);
-        let qualname = format!("{prefix}{name}");
+        let qualname = if prefix.is_empty() {
+            name
+        } else {
+            let inside_function = matches!(
+                chain.iter().rev().find(|e| !matches!(e, Enclosing::Block { .. })),
+                Some(Enclosing::Function { .. })
+            );
+            let separator = if inside_function { ".<locals>." } else { "." };
+            format!("{prefix}{separator}{name}")
+        };
         let kind = if def.kind() == "class_definition" {
             DefKind::Class
         } else {
@@ -284,26 +347,20 @@ impl<'a> Indexer<'a> {
         } else {
             Vec::new()
         };
+        let part = !chain
+            .iter()
+            .any(|e| matches!(e, Enclosing::Function { .. }));
         let context_rows = self.context(outer, chain);
-        let mut hasher = DefaultHasher::new();
-        match kind {
-            // A class's own body is never run again: only a new or renamed class matters, and
-            // its methods are definitions of their own.
-            DefKind::Class => (qualname.as_str(), def.start_position().row).hash(&mut hasher),
-            DefKind::Function => {
-                for part in &context_rows {
-                    part.hash(&mut hasher);
-                    if let ContextRows::Copy { first, last } = *part {
-                        for row in first..=last {
-                            for chunk in row_text(self.rope, row).chunks() {
-                                hasher.write(chunk.as_bytes());
-                            }
-                            hasher.write_u8(b'\n');
-                        }
-                    }
-                }
+        let body = def.child_by_field_name("body");
+        let text_hash = match (kind, body) {
+            // A class's own text is its header: its body's statements are parts of their own.
+            (DefKind::Class, Some(body)) => {
+                let start = self.rope.byte_to_char(body.start_byte());
+                let end = self.rope.byte_to_char(outer.end_byte());
+                self.hash_text(outer, &[(start, end)])
             }
-        }
+            _ => self.hash_text(outer, &[]),
+        };
         self.found.push(PyDefinition {
             qualname: qualname.clone(),
             kind,
@@ -314,14 +371,14 @@ impl<'a> Indexer<'a> {
             decorators,
             line: def.start_position().row,
             context_rows,
-            fingerprint: hasher.finish(),
+            text_hash,
+            part,
             has_error: outer.has_error(),
         });
-        let Some(body) = def.child_by_field_name("body") else {
+        let Some(body) = body else {
             return;
         };
-        let (inner_prefix, enclosing) = match kind {
-            DefKind::Function => (format!("{qualname}.<locals>."), Enclosing::Function(outer)),
+        let (enclosing, scope) = match kind {
             DefKind::Class => {
                 let first_row = def.start_position().row;
                 let body_row = body.start_position().row;
@@ -331,16 +388,24 @@ impl<'a> Indexer<'a> {
                     first_row
                 };
                 (
-                    format!("{qualname}."),
                     Enclosing::Class {
+                        qualname: qualname.clone(),
                         first_row,
                         last_row,
                     },
+                    part.then_some(qualname.as_str()),
                 )
             }
+            _ => (
+                Enclosing::Function {
+                    qualname: qualname.clone(),
+                    node: outer,
+                },
+                None,
+            ),
         };
         chain.push(enclosing);
-        self.visit(body, &inner_prefix, chain);
+        self.visit(body, scope, chain);
         chain.pop();
     }
 
@@ -353,7 +418,7 @@ impl<'a> Indexer<'a> {
         let mut inside_function = false;
         for enclosing in chain {
             match enclosing {
-                Enclosing::Function(node) => {
+                Enclosing::Function { node, .. } => {
                     // A function's free variables depend on its whole enclosing function.
                     copy(&mut parts, *node);
                     inside_function = true;
@@ -362,6 +427,7 @@ impl<'a> Indexer<'a> {
                 Enclosing::Class {
                     first_row,
                     last_row,
+                    ..
                 } => parts.push(ContextRows::Copy {
                     first: *first_row,
                     last: *last_row,
@@ -381,29 +447,6 @@ impl<'a> Indexer<'a> {
         });
         parts
     }
-}
-
-/// Intact imports at the top level, also those a syntax error further down wrapped into an
-/// ERROR node.
-fn top_level_imports(root: Node<'_>) -> Vec<Node<'_>> {
-    let mut found = Vec::new();
-    let mut cursor = root.walk();
-    for child in root.named_children(&mut cursor) {
-        match child.kind() {
-            "import_statement" | "import_from_statement" | "future_import_statement"
-                if !child.has_error() =>
-            {
-                found.push(child)
-            }
-            "ERROR" => found.extend(
-                top_level_imports(child)
-                    .into_iter()
-                    .filter(|n| n.start_position().column == 0),
-            ),
-            _ => {}
-        }
-    }
-    found
 }
 
 /// First and last row a node occupies (a node ending at column 0 ends on the row before).
@@ -429,7 +472,11 @@ mod tests {
     }
 
     fn names(text: &str) -> Vec<String> {
-        index(text).into_iter().map(|d| d.qualname).collect()
+        index(text)
+            .into_iter()
+            .filter(|d| d.kind != DefKind::Statement)
+            .map(|d| d.qualname)
+            .collect()
     }
 
     #[test]
@@ -492,7 +539,7 @@ mod tests {
             (
                 "import time\nfrom os import (\n    path,\n)\nX = 1\ndef f():\n    time.sleep(0)\n",
                 "f",
-                "import time\nfrom os import (\n    path,\n)\n\ndef f():\n    time.sleep(0)\n",
+                "\n\n\n\n\ndef f():\n    time.sleep(0)\n",
             ),
             (
                 "class A(Base):\n    y = 1\n\n    @staticmethod\n    def s():\n        return 2\n",
@@ -532,20 +579,39 @@ mod tests {
     }
 
     #[test]
-    fn syntax_error_below_keeps_fingerprints_above() {
-        let good =
-            "import time\n\ndef f():\n    time.sleep(0)\n\ndef g():\n    return round(1, 2)\n";
-        let broken = good.replace("round(1, 2)", "round(1, 2");
-        assert_eq!(index(good)[0].fingerprint, index(&broken)[0].fingerprint);
+    fn text_hashes_change_with_own_text_only() {
+        let hash = |text: &str| index(text)[0].text_hash;
+        let base = hash("def f():\n    return 1\n");
+        assert_eq!(base, hash("def f():\n    return 1\n\nx = 2\n"));
+        assert_eq!(base, hash("\ndef f():\n    return 1\n"));
+        assert_ne!(base, hash("def f():\n    return 2\n"));
+        let class = hash("class A:\n    x = 1\n");
+        assert_eq!(class, hash("class A:\n    x = 2\n"));
+        assert_ne!(class, hash("class A(B):\n    x = 1\n"));
     }
 
     #[test]
-    fn fingerprints_change_with_text_and_position() {
-        let fp = |text: &str| index(text)[0].fingerprint;
-        let base = fp("def f():\n    return 1\n");
-        assert_eq!(base, fp("def f():\n    return 1\n\nx = 2\n"));
-        assert_ne!(base, fp("def f():\n    return 2\n"));
-        assert_ne!(base, fp("\ndef f():\n    return 1\n"));
+    fn statements_of_modules_and_class_bodies_are_parts() {
+        let text = "import os\nX = 1\nclass A:\n    y = 2\n    def m(self):\n        z = 3\nif X:\n    def f():\n        pass\n";
+        let parts: Vec<(String, DefKind, usize)> = index(text)
+            .into_iter()
+            .filter(|d| d.part)
+            .map(|d| (d.qualname, d.kind, d.line))
+            .collect();
+        use DefKind::*;
+        let expected: Vec<(String, DefKind, usize)> = [
+            ("", Statement, 0),
+            ("", Statement, 1),
+            ("A", Class, 2),
+            ("A", Statement, 3),
+            ("A.m", Function, 4),
+            ("f", Function, 7),
+            ("", Statement, 6),
+        ]
+        .into_iter()
+        .map(|(q, k, l)| (q.to_owned(), k, l))
+        .collect();
+        assert_eq!(parts, expected);
     }
 
     #[test]

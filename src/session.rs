@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ropey::Rope;
 use splice_protocol::discovery::AgentRecord;
-use splice_protocol::{Call, FileResult, RevertParams};
+use splice_protocol::{Call, FileResult, RevertParams, StatementPolicy};
 
 use crate::agents::{AgentLink, AgentPool};
 use crate::diagnostics::Notes;
 use crate::document::Document;
 use crate::patching::{self, AgentOutcome, Baselines, PatchReport, SentDefinition, Trigger};
-use crate::python_index::PyDefinition;
-use crate::settings::{AgentScope, Settings};
+use crate::python_index::{DefKind, PyDefinition};
+use crate::settings::{AgentScope, ModuleStatements, Settings};
 
 /// Which definitions of a document an attempt sends.
 #[derive(Debug, Clone, Copy)]
@@ -24,12 +24,17 @@ pub enum Selection {
     Changed,
     /// All of them; agents answer `unchanged` for what they already run.
     All,
-    /// The innermost function around this char index.
+    /// The function around this char index (the part holding the innermost one).
     At(usize),
+    /// The module statement around this char index, run whatever `moduleStatements` says.
+    Statement(usize),
 }
 
 pub struct Session {
     docs: Mutex<HashMap<String, Document>>,
+    /// Each document's text as last saved (or opened): what a program that loaded the file
+    /// without Splice runs, the baseline of an agent's first attempt.
+    saved: Mutex<HashMap<String, Document>>,
     notes: Mutex<HashMap<String, Notes>>,
     baselines: Mutex<Baselines>,
     settings: Mutex<Settings>,
@@ -46,6 +51,7 @@ impl Session {
         let pool = AgentPool::new(settings.runtime_dir(), settings.request_timeout());
         Session {
             docs: Mutex::new(HashMap::new()),
+            saved: Mutex::new(HashMap::new()),
             notes: Mutex::new(HashMap::new()),
             baselines: Mutex::new(Baselines::default()),
             settings: Mutex::new(settings),
@@ -66,10 +72,30 @@ impl Session {
 
     pub fn open(&self, key: &str, text: &str, version: i32) {
         lock(&self.docs).insert(key.to_owned(), Document::new(text, version));
+        lock(&self.saved).insert(key.to_owned(), Document::new(text, version));
+    }
+
+    /// The document was saved: its text is what programs loading it from now on run.
+    pub fn saved(&self, key: &str) {
+        let Some(text) = self.with_document(key, |d| d.text()) else {
+            return;
+        };
+        lock(&self.saved).insert(key.to_owned(), Document::new(&text, 0));
+    }
+
+    /// The parts of the text last saved, for an agent that has taken nothing of it yet.
+    fn saved_parts(&self, key: &str) -> Vec<patching::TakenPart> {
+        let mut saved = lock(&self.saved);
+        let Some(doc) = saved.get_mut(key) else {
+            return Vec::new();
+        };
+        let defs = doc.definitions();
+        patching::taken_from(&doc.rope, &defs)
     }
 
     pub fn close(&self, key: &str) {
         lock(&self.docs).remove(key);
+        lock(&self.saved).remove(key);
         lock(&self.notes).remove(key);
     }
 
@@ -150,9 +176,9 @@ impl Session {
         self.agents().iter().map(|l| l.record.clone()).collect()
     }
 
-    /// Sends the selected definitions of an open document to every agent, records what runs
-    /// where and what the document shows, and reports. The document's text is taken before
-    /// any wait, so later edits do not mix into this attempt.
+    /// Sends the parts of an open document that differ from what each agent runs (or the
+    /// selected one), records what runs where and what the document shows, and reports. The
+    /// document's text is taken before any wait, so later edits do not mix into this attempt.
     pub async fn patch(
         &self,
         key: &str,
@@ -160,40 +186,77 @@ impl Session {
         selection: Selection,
         trigger: Trigger,
     ) -> Result<(PatchReport, Rope), String> {
-        let (rope, defs) = self
-            .snapshot(key)
-            .ok_or_else(|| format!("{path} is not open"))?;
+        let (rope, defs, has_error) = {
+            let mut docs = lock(&self.docs);
+            let doc = docs
+                .get_mut(key)
+                .ok_or_else(|| format!("{path} is not open"))?;
+            (doc.rope.clone(), doc.definitions(), doc.has_error())
+        };
         let text = rope.to_string();
-        if let Selection::At(at) = selection {
-            if patching::innermost_at(&defs, at).is_none() {
-                return Err("no function at the cursor".into());
-            }
-        }
+        let picked = match selection {
+            Selection::At(at) => Some(
+                patching::part_at(&defs, at, DefKind::Function)
+                    .ok_or("no function at the cursor")?,
+            ),
+            Selection::Statement(at) => Some(
+                patching::part_at(&defs, at, DefKind::Statement)
+                    .ok_or("no statement at the cursor")?,
+            ),
+            Selection::Changed | Selection::All => None,
+        };
+        let settings = self.settings();
+        let policy = match (selection, settings.module_statements) {
+            (Selection::Statement(_), _) | (_, ModuleStatements::Run) => StatementPolicy::Run,
+            _ => StatementPolicy::Skip,
+        };
         let links = self.agents();
         let found = links.len();
         let mut tasks = Vec::new();
+        let mut after = Vec::new();
         for link in links {
-            let selected = {
-                let baselines = lock(&self.baselines);
-                let baseline = baselines.get(link.pid(), link.record.info.started_at, path);
-                match selection {
-                    Selection::Changed => patching::changed(&defs, baseline),
-                    Selection::All => patching::keyed(&defs),
-                    Selection::At(at) => patching::innermost_at(&defs, at).into_iter().collect(),
-                }
-            };
-            if selected.is_empty() {
+            let (pid, started) = (link.pid(), link.record.info.started_at);
+            let known = lock(&self.baselines).get(pid, started, path).cloned();
+            let taken = known.unwrap_or_else(|| self.saved_parts(key));
+            let diffs = patching::diff(&taken, &defs);
+            let chosen: Vec<usize> = (0..diffs.len())
+                .filter(|&i| {
+                    let diff = &diffs[i];
+                    match picked {
+                        Some(part) => diff.new.is_some_and(|d| std::ptr::eq(d, part)),
+                        None => patching::sends(diff, has_error, settings.module_statements),
+                    }
+                })
+                .collect();
+            if chosen.is_empty() {
                 continue;
             }
-            let (params, sent) = patching::request(path, &text, &rope, &selected);
+            let selected: Vec<&patching::PartDiff<'_>> = chosen.iter().map(|&i| &diffs[i]).collect();
+            let (params, sent) = patching::request(path, &text, &rope, &selected, policy);
+            let link2 = link.clone();
             tasks.push((
                 link.clone(),
                 sent,
-                tokio::spawn(async move { link.call(Call::Patch(params)).await }),
+                tokio::spawn(async move { link2.call(Call::Patch(params)).await }),
             ));
+            after.push((pid, started, taken, chosen));
         }
         let agents = collect(tasks).await;
-        Ok((self.finish(key, path, trigger, agents, found, &rope), rope))
+        for ((pid, started, taken, chosen), outcome) in after.into_iter().zip(&agents) {
+            let Ok(result) = &outcome.result else { continue };
+            if result.modules.is_empty() {
+                continue;
+            }
+            let diffs = patching::diff(&taken, &defs);
+            let mut answers = vec![None; diffs.len()];
+            for (&i, answer) in chosen.iter().zip(&result.definitions) {
+                answers[i] = Some(answer.status);
+            }
+            let now = patching::taken_after(&rope, &diffs, &answers);
+            lock(&self.baselines).set(pid, started, path, now);
+        }
+        let complete = picked.is_none();
+        Ok((self.finish(key, path, trigger, agents, found, &rope, complete), rope))
     }
 
     /// Undoes the last patch of the function at `at` in every agent.
@@ -211,7 +274,17 @@ impl Session {
             return Err("no function at the cursor".into());
         };
         let qualname = def.qualname.clone();
-        let sent = patching::sent(&selected);
+        let sent: Vec<SentDefinition> = selected
+            .iter()
+            .map(|(key, def)| SentDefinition {
+                key: key.clone(),
+                qualname: def.qualname.clone(),
+                start: def.start,
+                end: def.end,
+                name_start: def.name_start,
+                name_end: def.name_end,
+            })
+            .collect();
         let links = self.agents();
         let found = links.len();
         let mut tasks = Vec::new();
@@ -227,8 +300,13 @@ impl Session {
             ));
         }
         let agents = collect(tasks).await;
+        // A reverted function runs text the server no longer has: the next save sends it
+        // whole, and the agent compares code.
+        for outcome in &agents {
+            lock(&self.baselines).forget(outcome.pid, outcome.started_at, path, &qualname);
+        }
         Ok((
-            self.finish(key, path, Trigger::RevertFunction, agents, found, &rope),
+            self.finish(key, path, Trigger::RevertFunction, agents, found, &rope, false),
             rope,
         ))
     }
@@ -275,6 +353,7 @@ impl Session {
         agents: Vec<AgentOutcome>,
         agents_found: usize,
         rope: &Rope,
+        complete: bool,
     ) -> PatchReport {
         let report = PatchReport {
             trigger,
@@ -282,13 +361,8 @@ impl Session {
             agents,
             agents_found,
             runtime_dir: self.pool.dir().display().to_string(),
+            complete,
         };
-        {
-            let mut baselines = lock(&self.baselines);
-            for outcome in &report.agents {
-                baselines.record(outcome, path);
-            }
-        }
         let hints = self.settings().success_hints;
         lock(&self.notes)
             .entry(key.to_owned())

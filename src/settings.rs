@@ -27,6 +27,18 @@ pub enum SuccessHints {
     Off,
 }
 
+/// What a save does with changed module-level statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ModuleStatements {
+    /// Run each once, in file order, in the module's namespace.
+    Run,
+    /// Run none; each gets a diagnostic with a code action that runs it.
+    Ask,
+    /// Neither run nor shown.
+    Off,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
@@ -36,6 +48,7 @@ pub struct Settings {
     pub pids: Vec<u32>,
     pub success_hints: SuccessHints,
     pub request_timeout_ms: u64,
+    pub module_statements: ModuleStatements,
 }
 
 impl Default for Settings {
@@ -47,6 +60,7 @@ impl Default for Settings {
             pids: Vec::new(),
             success_hints: SuccessHints::All,
             request_timeout_ms: 10_000,
+            module_statements: ModuleStatements::Run,
         }
     }
 }

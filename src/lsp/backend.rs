@@ -8,7 +8,6 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use crate::diagnostics::not_loaded_message;
 use crate::document::Change;
 use crate::lsp::convert;
 use crate::lsp::ext::{self, AgentListing, PositionArgs, UriArgs};
@@ -112,13 +111,7 @@ impl Backend {
         report: crate::patching::PatchReport,
         rope: ropey::Rope,
     ) -> Result<Value> {
-        let params = convert::patch_result(
-            uri.clone(),
-            &rope,
-            &report,
-            not_loaded_message(&report),
-            self.encoding(),
-        );
+        let params = convert::patch_result(uri.clone(), &rope, &report, self.encoding());
         self.publish(uri).await;
         self.client
             .send_notification::<ext::PatchResult>(params.clone())
@@ -264,13 +257,13 @@ impl LanguageServer for Backend {
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         let Ok(session) = self.session() else { return };
-        if !session.settings().patch_on_save {
-            return;
-        }
         let uri = params.text_document.uri;
-        if let Err(err) = self.patch(&uri, Selection::Changed, Trigger::Save).await {
-            tracing::warn!("patch on save of {}: {}", uri.as_str(), err.message);
+        if session.settings().patch_on_save {
+            if let Err(err) = self.patch(&uri, Selection::Changed, Trigger::Save).await {
+                tracing::warn!("patch on save of {}: {}", uri.as_str(), err.message);
+            }
         }
+        session.saved(&key(&uri));
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {

@@ -6,8 +6,10 @@ use tower_lsp_server::ls_types::{
     Diagnostic, DiagnosticSeverity, NumberOrString, Position, PositionEncodingKind, Range, Uri,
 };
 
-use crate::diagnostics::{Note, Severity};
-use crate::lsp::ext::{AgentReport, DefinitionReport, PatchResultParams};
+use crate::diagnostics::{not_loaded_message, Note, Severity};
+use crate::lsp::ext::{
+    AgentReport, DefinitionReport, NotLoaded, NotLoadedReason, PatchResultParams,
+};
 use crate::patching::{PatchReport, Trigger};
 use crate::positions::{agent_to_char, from_char, to_char, Encoding, LineCol};
 
@@ -64,11 +66,21 @@ pub fn trigger_name(trigger: Trigger) -> String {
         .unwrap_or_default()
 }
 
+/// Why nothing was patched, when that is the case: no program runs, or none has the file.
+pub fn not_loaded(report: &PatchReport) -> Option<NotLoaded> {
+    let message = not_loaded_message(report)?;
+    let reason = if report.agents_found == 0 {
+        NotLoadedReason::NoProgram
+    } else {
+        NotLoadedReason::FileNotLoaded
+    };
+    Some(NotLoaded { reason, message })
+}
+
 pub fn patch_result(
     uri: Uri,
     rope: &Rope,
     report: &PatchReport,
-    not_loaded: Option<String>,
     encoding: Encoding,
 ) -> PatchResultParams {
     let agents = report
@@ -92,7 +104,8 @@ pub fn patch_result(
                             };
                             DefinitionReport {
                                 qualname: answer.qualname.clone(),
-                                status: answer.status.as_str().into(),
+                                status: answer.status,
+                                reason: answer.reason,
                                 message: answer.message.clone(),
                                 range: Some(range(rope, start, end.max(start), encoding)),
                                 live_functions: answer.live_functions,
@@ -115,6 +128,102 @@ pub fn patch_result(
         uri,
         trigger: trigger_name(report.trigger),
         agents,
-        not_loaded,
+        not_loaded: not_loaded(report),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patching::{AgentOutcome, SentDefinition};
+    use splice_protocol::{DefinitionResult, FileResult, Reason, Status};
+
+    fn report(
+        agents_found: usize,
+        modules: &[&str],
+        status: Status,
+        reason: Reason,
+    ) -> PatchReport {
+        let answered = agents_found > 0;
+        PatchReport {
+            trigger: Trigger::Save,
+            path: "/x/app.py".into(),
+            runtime_dir: "/run".into(),
+            agents_found,
+            complete: true,
+            agents: answered
+                .then(|| AgentOutcome {
+                    pid: 7,
+                    label: "pid 7 (app.py)".into(),
+                    started_at: 1.0,
+                    result: Ok(FileResult {
+                        path: "/x/app.py".into(),
+                        modules: modules.iter().map(|m| m.to_string()).collect(),
+                        definitions: vec![DefinitionResult {
+                            qualname: "f".into(),
+                            status,
+                            reason,
+                            message: "for people".into(),
+                            span: None,
+                            live_functions: 0,
+                            still_running: Vec::new(),
+                        }],
+                    }),
+                    sent: vec![SentDefinition {
+                        key: "f#0".into(),
+                        qualname: "f".into(),
+                        start: 0,
+                        end: 17,
+                        name_start: 4,
+                        name_end: 5,
+                    }],
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn params(report: &PatchReport) -> serde_json::Value {
+        let uri: Uri = "file:///x/app.py".parse().unwrap();
+        let rope = Rope::from_str("def f():\n    pass\n");
+        serde_json::to_value(patch_result(uri, &rope, report, Encoding::Utf16)).unwrap()
+    }
+
+    #[test]
+    fn definitions_carry_status_reason_and_message() {
+        let sent = params(&report(
+            1,
+            &["__main__"],
+            Status::Refused,
+            Reason::ClosureChanged,
+        ));
+        let def = &sent["agents"][0]["definitions"][0];
+        assert_eq!(def["status"], "refused");
+        assert_eq!(def["reason"], "closure-changed");
+        assert_eq!(def["message"], "for people");
+        assert!(sent.get("notLoaded").is_none(), "{sent}");
+    }
+
+    #[test]
+    fn not_loaded_says_why_with_a_code() {
+        // (agents found, modules, expected reason)
+        let cases = [
+            (0, &[][..], Some("no-program")),
+            (1, &[][..], Some("file-not-loaded")),
+            (1, &["__main__"][..], None),
+        ];
+        for (found, modules, expected) in cases {
+            let sent = params(&report(
+                found,
+                modules,
+                Status::NotLoaded,
+                Reason::FileNotLoaded,
+            ));
+            let reason = sent["notLoaded"]["reason"].as_str();
+            assert_eq!(reason, expected, "{sent}");
+            if expected.is_some() {
+                assert!(sent["notLoaded"]["message"].is_string(), "{sent}");
+            }
+        }
     }
 }

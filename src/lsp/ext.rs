@@ -2,6 +2,7 @@
 //! arguments and results of the `splice.*` commands, typed once.
 
 use serde::{Deserialize, Serialize};
+use splice_protocol::{Reason, Status};
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
@@ -27,7 +28,24 @@ pub struct PatchResultParams {
     pub agents: Vec<AgentReport>,
     /// Set when no running program has the file loaded, or none runs at all.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_loaded: Option<String>,
+    pub not_loaded: Option<NotLoaded>,
+}
+
+/// Why nothing was patched, as the server found it: a code for editors, a sentence for people.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotLoaded {
+    pub reason: NotLoadedReason,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotLoadedReason {
+    /// No program is running with the agent (in the runtime folder looked at).
+    NoProgram,
+    /// Programs are running, but none has a module loaded from the file.
+    FileNotLoaded,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,7 +63,10 @@ pub struct AgentReport {
 #[serde(rename_all = "camelCase")]
 pub struct DefinitionReport {
     pub qualname: String,
-    pub status: String,
+    pub status: Status,
+    /// The agent's code for the status (`closure-changed`, `syntax-error`...): editors decide
+    /// on `status` and `reason`, never on `message`, which is for people.
+    pub reason: Reason,
     pub message: String,
     pub range: Option<Range>,
     pub live_functions: u32,
