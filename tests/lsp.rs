@@ -24,6 +24,17 @@ fn statuses(result: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// The reason code each agent gave for `qualname`.
+fn reasons_of(result: &Value, qualname: &str) -> Vec<String> {
+    let agents = result["agents"].as_array().unwrap();
+    agents
+        .iter()
+        .flat_map(|agent| agent["definitions"].as_array().unwrap())
+        .filter(|def| def["qualname"] == qualname)
+        .map(|def| def["reason"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 fn full_change(text: &str) -> Value {
     json!([{"text": text}])
 }
@@ -140,6 +151,12 @@ fn syntax_error_elsewhere_and_refused_edit_become_diagnostics() {
     assert!(got.contains(&("broken".into(), "error".into())), "{result}");
     assert!(
         got.contains(&("make.<locals>.add".into(), "refused".into())),
+        "{result}"
+    );
+    assert_eq!(reasons_of(&result, "broken"), ["syntax-error"], "{result}");
+    assert_eq!(
+        reasons_of(&result, "make.<locals>.add"),
+        ["closure-changed"],
         "{result}"
     );
     assert_eq!(program.eval("good()"), 100);
@@ -356,8 +373,9 @@ fn file_not_loaded_gets_one_information_diagnostic() {
     lsp.open(&uri, "def f():\n    return 1\n");
     lsp.save(&uri);
     let result = lsp.patch_result(&uri);
+    assert_eq!(result["notLoaded"]["reason"], "file-not-loaded", "{result}");
     assert!(
-        result["notLoaded"]
+        result["notLoaded"]["message"]
             .as_str()
             .unwrap()
             .contains("searched pid"),

@@ -218,6 +218,7 @@ fn client_error(err: ClientError) -> PyErr {
             AgentError::new_err((code, reply.message))
         }
         ClientError::Io(err) => PyOSError::new_err(err.to_string()),
+        ClientError::Closed => AgentError::new_err(("closed".to_owned(), err.to_string())),
         ClientError::Protocol(msg) => AgentError::new_err(("protocol".to_owned(), msg)),
     }
 }

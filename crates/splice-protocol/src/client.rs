@@ -48,7 +48,9 @@ pub enum ClientError {
     Io(io::Error),
     /// The agent answered with an error.
     Agent(ErrorReply),
-    /// The agent's answer made no sense (wrong id, bad JSON, closed early).
+    /// The agent closed the connection before answering (most often: the program exited).
+    Closed,
+    /// The agent's answer made no sense (wrong id, bad JSON).
     Protocol(String),
 }
 
@@ -57,6 +59,7 @@ impl std::fmt::Display for ClientError {
         match self {
             ClientError::Io(err) => write!(f, "{err}"),
             ClientError::Agent(err) => write!(f, "{err}"),
+            ClientError::Closed => write!(f, "the agent closed the connection"),
             ClientError::Protocol(msg) => write!(f, "protocol error: {msg}"),
         }
     }
@@ -148,11 +151,7 @@ impl Client {
         self.writer.flush()?;
         match read_frame(&mut self.reader, &mut self.buf, MAX_FRAME_BYTES) {
             Ok(true) => {}
-            Ok(false) => {
-                return Err(ClientError::Protocol(
-                    "the agent closed the connection".into(),
-                ))
-            }
+            Ok(false) => return Err(ClientError::Closed),
             Err(crate::framing::FrameError::Io(err)) => return Err(ClientError::Io(err)),
             Err(err) => return Err(ClientError::Protocol(err.to_string())),
         }

@@ -247,7 +247,8 @@ def test_setup_overrides_and_not_loaded(ws, start_program, start_nvim):
     seen = nvim.results()
     nvim.command("write")
     result = nvim.wait_result(after=seen)
-    assert "searched pid" in result["notLoaded"], result
+    assert result["notLoaded"]["reason"] == "file-not-loaded", result
+    assert "searched pid" in result["notLoaded"]["message"], result
     assert nvim.lua("return require('splice').status()") == "splice: not loaded"
     diagnostics = wait_until("the not-loaded note", nvim.diagnostics)
     assert [(d["code"], d["severity"]) for d in diagnostics] == [("not-loaded", 3)]

@@ -45,12 +45,63 @@ export interface UriArgs {
   uri: string;
 }
 
-/** `patched`, `unchanged`, `added`, `refused`, `error`, `not-loaded` or `reverted`. */
-export type DefinitionStatus = string;
+/** What became of a definition (`Status` in crates/splice-protocol/src/messages.rs). */
+export type DefinitionStatus = 'patched' | 'unchanged' | 'added' | 'refused' | 'error' | 'not-loaded' | 'reverted';
+
+/**
+ * Why a definition got its status: the protocol's reason codes (`Reason::ALL` in
+ * crates/splice-protocol/src/messages.rs, in its order; a unit test keeps them equal).
+ */
+export const REASONS = [
+  // Taken.
+  'code-replaced',
+  'lines-moved',
+  'redecorated',
+  'rebound',
+  'created',
+  'statement-ran',
+  'import-ran',
+  'attribute-set',
+  'deleted',
+  'lambda-replaced',
+  'same-code',
+  // Not taken, by a rule.
+  'kind-changed',
+  'closure-changed',
+  'class-header-changed',
+  'metaclass-owns-attributes',
+  'dataclass-field',
+  'enum-member',
+  'entry-point',
+  'statement-running',
+  'not-reached',
+  'block-with-definitions',
+  'statement-not-run',
+  'statement-not-undone',
+  'not-defined',
+  'ambiguous',
+  'property-changed',
+  'container-missing',
+  // Not taken: broken or raised.
+  'syntax-error',
+  'compile-error',
+  'statement-raised',
+  'decorator-raised',
+  'defaults-raised',
+  'definition-raised',
+  'commit-failed',
+  'file-not-loaded',
+  'nothing-to-revert',
+  'reverted',
+  'internal',
+] as const;
+export type Reason = (typeof REASONS)[number];
 
 export interface DefinitionReport {
   qualname: string;
   status: DefinitionStatus;
+  /** Programs decide on `status` and `reason`; `message` is for people only. */
+  reason: Reason;
   message: string;
   range: Range | null;
   liveFunctions: number;
@@ -72,7 +123,15 @@ export interface PatchResultParams {
   trigger: Trigger;
   agents: AgentReport[];
   /** Set when no running program has the file loaded, or none runs at all. */
-  notLoaded?: string;
+  notLoaded?: NotLoaded;
+}
+
+/** Why nothing was patched: no program runs with the agent, or none has the file loaded. */
+export type NotLoadedReason = 'no-program' | 'file-not-loaded';
+
+export interface NotLoaded {
+  reason: NotLoadedReason;
+  message: string;
 }
 
 /** One entry of the answer to `splice.listAgents`. */

@@ -2,7 +2,7 @@
 // `Splice: 2 programs · ✓ patched handle_request`, `… · ✗ refused: closure changed`.
 // No `vscode` here.
 
-import type { AgentReport, DefinitionReport, PatchResultParams } from './protocol';
+import type { AgentReport, DefinitionReport, DefinitionStatus, PatchResultParams, Reason } from './protocol';
 
 export type Tone = 'normal' | 'success' | 'warning' | 'error';
 
@@ -31,42 +31,54 @@ export interface StatusView {
   tone: Tone;
 }
 
-const SUCCESS = new Set(['patched', 'added', 'reverted']);
-const FAILURE = new Set(['refused', 'error']);
+const SUCCESS: ReadonlySet<DefinitionStatus> = new Set(['patched', 'added', 'reverted']);
+const FAILURE: ReadonlySet<DefinitionStatus> = new Set(['refused', 'error']);
 const MAX_REASON = 48;
+
+/** Reasons whose message is the news (the syntax error, the exception raised): shown as sent. */
+const MESSAGE_SAYS_WHY: ReadonlySet<Reason> = new Set<Reason>([
+  'syntax-error',
+  'compile-error',
+  'statement-raised',
+  'decorator-raised',
+  'defaults-raised',
+  'definition-raised',
+]);
+
+/** A few words for the reasons a failure can have; the others read well as their code. */
+const REASON_WORDS: Partial<Record<Reason, string>> = {
+  'kind-changed': 'generator/coroutine kind changed',
+  'metaclass-owns-attributes': 'attributes owned by a metaclass',
+  'dataclass-field': 'dataclass field changed',
+  'enum-member': 'enum member changed',
+  'entry-point': '__main__ block is not run again',
+  'statement-running': 'statement is running now',
+  'not-reached': 'not reached by the program yet',
+  'block-with-definitions': 'block with definitions',
+  'statement-not-run': 'module statements are not run',
+  'statement-not-undone': 'removed statement not undone',
+  'not-defined': 'not defined in the program',
+  ambiguous: 'several functions by this name',
+  'property-changed': 'property accessor added',
+  'container-missing': 'enclosing definition not in the program',
+  'commit-failed': 'commit failed and was undone',
+  'file-not-loaded': 'not loaded in the program',
+  internal: 'internal error',
+};
 
 function clip(text: string, max = MAX_REASON): string {
   const line = text.split('\n', 1)[0].trim();
   return line.length <= max ? line : `${line.slice(0, max - 1).trimEnd()}…`;
 }
 
-/** The agent's message about `qualname`, in a few words. */
-export function shortReason(message: string, qualname = ''): string {
-  if (/free variables|closure/i.test(message)) {
-    return 'closure changed';
+/** Why `definition` was not taken, in a few words: decided on its reason code, never its message. */
+export function shortReason(definition: Pick<DefinitionReport, 'reason' | 'message'>): string {
+  const { reason, message } = definition;
+  if (MESSAGE_SAYS_WHY.has(reason) && message.trim() !== '') {
+    return clip(message);
   }
-  const kinds = /\bwas (?:an? )?(.+?) and is now (?:an? )?(.+?):/.exec(message);
-  if (kinds) {
-    return `${kinds[1]} → ${kinds[2]}`;
-  }
-  if (/adds an accessor to a live property/.test(message)) {
-    return 'property accessor added';
-  }
-  if (/is not loaded in the running program/.test(message)) {
-    return 'not loaded in the program';
-  }
-  let text = message.trim();
-  if (qualname !== '' && text.startsWith(`${qualname} `)) {
-    text = text.slice(qualname.length + 1);
-  }
-  // `SyntaxError: '(' was never closed` stays whole; otherwise the first clause
-  if (!/^[A-Z]\w*(Error|Exception|Warning): /.test(text)) {
-    const cut = text.search(/[:;] /);
-    if (cut > 0) {
-      text = text.slice(0, cut);
-    }
-  }
-  return clip(text) || 'no reason given';
+  // A code this extension does not know yet (a newer agent) reads as its words.
+  return REASON_WORDS[reason] ?? reason.replace(/-/g, ' ');
 }
 
 function names(reports: DefinitionReport[]): string {
@@ -117,7 +129,7 @@ function detailLines(result: PatchResultParams): string[] {
     }
   }
   if (result.notLoaded !== undefined) {
-    lines.push(result.notLoaded);
+    lines.push(result.notLoaded.message);
   }
   return lines;
 }
@@ -130,18 +142,19 @@ export function describePatchResult(result: PatchResultParams): Outcome {
     const first = failures[0];
     const more = new Set(failures.map((d) => d.qualname)).size - 1;
     const extra = more > 0 ? ` (+${more})` : '';
-    return { text: `✗ ${first.status}: ${shortReason(first.message, first.qualname)}${extra}`, tone: 'error', details };
+    return { text: `✗ ${first.status}: ${shortReason(first)}${extra}`, tone: 'error', details };
   }
+  // The server's sentence about a program that did not answer is in the details.
   const broken = result.agents.find((a) => a.error !== undefined);
-  if (broken?.error !== undefined) {
-    return { text: `✗ error: ${shortReason(broken.error)}`, tone: 'error', details };
+  if (broken !== undefined) {
+    return { text: `✗ error in ${broken.program}`, tone: 'error', details };
   }
   const successes = definitions.filter((d) => SUCCESS.has(d.status));
   if (successes.length > 0) {
     return { text: `✓ ${successes[0].status} ${names(successes)}`, tone: 'success', details };
   }
   if (result.notLoaded !== undefined) {
-    const text = /no program is running/.test(result.notLoaded) ? '○ no program running' : '○ file not loaded';
+    const text = result.notLoaded.reason === 'no-program' ? '○ no program running' : '○ file not loaded';
     return { text, tone: 'normal', details };
   }
   return { text: '✓ no changes', tone: 'normal', details };

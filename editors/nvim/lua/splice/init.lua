@@ -246,11 +246,12 @@ function M.summary(result)
   if type(result) ~= 'table' then
     return ''
   end
-  local agents = result.agents or {}
-  if #agents == 0 and result.notLoaded then
+  -- Decided on codes (status, notLoaded.reason), never on the sentences, which are for people.
+  local not_loaded = type(result.notLoaded) == 'table' and result.notLoaded.reason
+  if not_loaded == 'no-program' then
     return 'splice: no program'
   end
-  if result.notLoaded then
+  if not_loaded then
     return 'splice: not loaded'
   end
   local counts, failed = tally(result)
@@ -281,8 +282,8 @@ function M.describe(result)
   if type(result) ~= 'table' then
     return 'splice: no patch yet'
   end
-  if result.notLoaded then
-    return 'splice: ' .. result.notLoaded
+  if type(result.notLoaded) == 'table' then
+    return 'splice: ' .. (result.notLoaded.message or result.notLoaded.reason or 'not loaded')
   end
   local details = {}
   for _, agent in ipairs(result.agents or {}) do

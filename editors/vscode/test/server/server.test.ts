@@ -273,7 +273,8 @@ describe('splice-lsp, started as the extension starts it', { skip: SERVER_MISSIN
     assert.equal(answer.uri, uri());
     assert.equal(answer.trigger, 'patchFile');
     assert.deepEqual(answer.agents, []);
-    assert.ok(answer.notLoaded?.includes(`looked in ${runA}`), answer.notLoaded);
+    assert.equal(answer.notLoaded?.reason, 'no-program');
+    assert.ok(answer.notLoaded.message.includes(`looked in ${runA}`), answer.notLoaded.message);
     assert.equal(describePatchResult(answer).text, '○ no program running');
     assert.doesNotMatch(client.stderr, /splice settings/);
   });
@@ -281,7 +282,8 @@ describe('splice-lsp, started as the extension starts it', { skip: SERVER_MISSIN
   test('it takes workspace/didChangeConfiguration from the same builder', async () => {
     await configure({ runtimeDir: runB, patchOnSave: false });
     const answer = await client.execute<PatchResultParams>(ServerCommand.patchFile, { uri: uri() });
-    assert.ok(answer.notLoaded?.includes(`looked in ${runB}`), answer.notLoaded);
+    assert.equal(answer.notLoaded?.reason, 'no-program');
+    assert.ok(answer.notLoaded.message.includes(`looked in ${runB}`), answer.notLoaded.message);
     client.drop(PATCH_RESULT);
 
     await client.connection.sendNotification(DidSaveTextDocumentNotification.type, { textDocument: { uri: uri() } });
@@ -376,8 +378,8 @@ describe('splice-lsp, started as the extension starts it', { skip: SERVER_MISSIN
     await edit('return x + 1', 'return super().handle_request(x) + 1');
     const refused = await patch(ServerCommand.patchFunction, 'return super()');
     assert.deepEqual(
-      refused.agents[0].definitions.map((d) => [d.qualname, d.status]),
-      [['Handler.handle_request', 'refused']],
+      refused.agents[0].definitions.map((d) => [d.qualname, d.status, d.reason]),
+      [['Handler.handle_request', 'refused', 'closure-changed']],
     );
     assert.equal(describePatchResult(refused).text, '✗ refused: closure changed');
     const [error] = await diagnostics('refused');
