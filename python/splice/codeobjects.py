@@ -143,3 +143,10 @@ def nested_qualname(parent_qualname: str, parent: CodeType, child: CodeType) -> 
         return child.co_qualname
     separator = ".<locals>." if parent.co_flags & CO_OPTIMIZED else "."
     return f"{parent_qualname}{separator}{child.co_name}"
+
+
+def shift_lines(code: CodeType, delta: int) -> CodeType:
+    """The same code `delta` lines further down, nested code included (line tables are
+    relative to the first line)."""
+    consts = tuple(shift_lines(c, delta) if isinstance(c, CodeType) else c for c in code.co_consts)
+    return code.replace(co_firstlineno=max(code.co_firstlineno + delta, 1), co_consts=consts)
