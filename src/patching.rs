@@ -238,6 +238,37 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
     found
 }
 
+/// The functions nested in the changed function parts among `diffs`, as changes whose text the
+/// agent compares with what its enclosing function's patch made of them.
+pub fn nested_in<'a, 'b>(
+    defs: &'a [PyDefinition],
+    diffs: impl Iterator<Item = &'b PartDiff<'a>>,
+) -> Vec<PartDiff<'a>>
+where
+    'a: 'b,
+{
+    let mut found = Vec::new();
+    for diff in diffs {
+        let Some(outer) = diff.new.filter(|d| d.kind == DefKind::Function) else {
+            continue;
+        };
+        if diff.change == Some(Change::Moved) {
+            continue;
+        }
+        found.extend(
+            defs.iter()
+                .filter(|d| !d.part && d.kind == DefKind::Function)
+                .filter(|d| outer.start <= d.start && d.end <= outer.end)
+                .map(|d| PartDiff {
+                    change: Some(Change::Changed),
+                    old: None,
+                    new: Some(d),
+                }),
+        );
+    }
+    found
+}
+
 /// What an agent runs after an attempt: `answers` are the statuses of the parts of `diffs`
 /// that were sent (`None` for those that were not).
 pub fn taken_after(rope: &Rope, diffs: &[PartDiff<'_>], answers: &[Option<Status>]) -> Vec<TakenPart> {

@@ -231,7 +231,10 @@ impl Session {
             if chosen.is_empty() {
                 continue;
             }
-            let selected: Vec<&patching::PartDiff<'_>> = chosen.iter().map(|&i| &diffs[i]).collect();
+            // Functions nested in a changed one answer for their live closures.
+            let nested = patching::nested_in(&defs, chosen.iter().map(|&i| &diffs[i]));
+            let selected: Vec<&patching::PartDiff<'_>> =
+                chosen.iter().map(|&i| &diffs[i]).chain(&nested).collect();
             let (params, sent) = patching::request(path, &text, &rope, &selected, policy);
             let link2 = link.clone();
             tasks.push((

@@ -371,6 +371,9 @@ fn file_not_loaded_gets_one_information_diagnostic() {
     let uri = ws.uri("other.py");
     ws.write("other.py", "def f():\n    return 1\n");
     lsp.open(&uri, "def f():\n    return 1\n");
+    // A save sends what differs from the text last saved.
+    ws.write("other.py", "def f():\n    return 2\n");
+    lsp.change(&uri, 2, full_change("def f():\n    return 2\n"));
     lsp.save(&uri);
     let result = lsp.patch_result(&uri);
     assert_eq!(result["notLoaded"]["reason"], "file-not-loaded", "{result}");

@@ -1,0 +1,188 @@
+//! A save brings the running program in step with the whole file, through `splice-lsp` against
+//! real programs: every statement reaches it, or its result says why not.
+
+mod common;
+
+use common::{Lsp, Program, Workspace, PROBE_TAIL};
+use serde_json::{json, Value};
+
+/// Starts a program running `before`, saves `after` in the editor, and returns the program and
+/// the `(reason, status)` of every part the save sent.
+fn save(before: &str, after: &str) -> (Program, Vec<(String, String)>, Lsp) {
+    let ws = Workspace::new();
+    let before = format!("{before}{PROBE_TAIL}");
+    let after = format!("{after}{PROBE_TAIL}");
+    ws.write("app.py", &before);
+    let program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &before);
+    ws.write("app.py", &after);
+    lsp.change(&uri, 2, json!([{"text": after}]));
+    lsp.save(&uri);
+    let result = lsp.patch_result(&uri);
+    let mut parts = Vec::new();
+    for agent in result["agents"].as_array().unwrap() {
+        for def in agent["definitions"].as_array().unwrap() {
+            parts.push((
+                def["reason"].as_str().unwrap_or_default().to_owned(),
+                def["status"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    std::mem::forget(ws);
+    (program, parts, lsp)
+}
+
+struct Case {
+    name: &'static str,
+    before: &'static str,
+    after: &'static str,
+    /// Expression evaluated in the program after the save, and its expected value.
+    probe: &'static str,
+    expected: Value,
+    /// Reasons the save must report (others may come too).
+    reasons: &'static [&'static str],
+}
+
+#[test]
+fn every_statement_of_a_save_reaches_the_program_or_says_why() {
+    let cases = [
+        Case {
+            name: "an import added at the top runs before the view that uses it",
+            before: "def view():\n    return 'x'\n",
+            after: "import json\n\ndef view():\n    return json.dumps([1])\n",
+            probe: "view()",
+            expected: json!("[1]"),
+            reasons: &["import-ran", "code-replaced"],
+        },
+        Case {
+            name: "a changed constant runs, and defaults using it see it",
+            before: "LIMIT = 10\n\ndef f(n=LIMIT):\n    return n\n",
+            after: "LIMIT = 20\n\ndef f(n=LIMIT + 0):\n    return n\n",
+            probe: "[LIMIT, f()]",
+            expected: json!([20, 20]),
+            reasons: &["statement-ran"],
+        },
+        Case {
+            name: "an unchanged statement never runs again",
+            before: "CALLS = []\nCALLS.append(1)\n\ndef f():\n    return 1\n",
+            after: "CALLS = []\nCALLS.append(1)\n\ndef f():\n    return 2\n",
+            probe: "[CALLS, f()]",
+            expected: json!([[1], 2]),
+            reasons: &["code-replaced"],
+        },
+        Case {
+            name: "an unedited function keeps its defaults (a memo survives the first save)",
+            before: "def fib(n, _memo={}):\n    _memo[n] = n\n    return n\n\nfib(3)\n\ndef g():\n    return 1\n",
+            after: "def fib(n, _memo={}):\n    _memo[n] = n\n    return n\n\nfib(3)\n\ndef g():\n    return 2\n",
+            probe: "[sorted(fib.__defaults__[0]), g()]",
+            expected: json!([[3], 2]),
+            reasons: &["code-replaced"],
+        },
+        Case {
+            name: "an edit of one namesake changes only that one",
+            before: "HANDLERS = []\ndef reg(f):\n    HANDLERS.append(f)\n    return f\n\n@reg\ndef _():\n    return 'a'\n\n@reg\ndef _():\n    return 'b'\n",
+            after: "HANDLERS = []\ndef reg(f):\n    HANDLERS.append(f)\n    return f\n\n@reg\ndef _():\n    return 'a'\n\n@reg\ndef _():\n    return 'B'\n",
+            probe: "[h() for h in HANDLERS]",
+            expected: json!(["a", "B"]),
+            reasons: &["code-replaced"],
+        },
+        Case {
+            name: "a class attribute change reaches existing instances",
+            before: "class A:\n    size = 1\n\na = A()\n",
+            after: "class A:\n    size = 2\n\na = A()\n",
+            probe: "a.size",
+            expected: json!(2),
+            reasons: &["attribute-set"],
+        },
+        Case {
+            name: "a removed override lets the base method show through",
+            before: "class B:\n    def m(self):\n        return 'base'\n\nclass C(B):\n    def m(self):\n        return 'override'\n",
+            after: "class B:\n    def m(self):\n        return 'base'\n\nclass C(B):\n    pass\n",
+            probe: "C().m()",
+            expected: json!("base"),
+            reasons: &["deleted"],
+        },
+        Case {
+            name: "a changed decorator argument is applied again",
+            before: "import functools\n\n@functools.lru_cache(maxsize=1)\ndef f():\n    return 1\n",
+            after: "import functools\n\n@functools.lru_cache(maxsize=2)\ndef f():\n    return 1\n",
+            probe: "f.cache_info().maxsize",
+            expected: json!(2),
+            reasons: &["redecorated"],
+        },
+        Case {
+            name: "a changed class header is refused",
+            before: "class A:\n    pass\n",
+            after: "class A(dict):\n    pass\n",
+            probe: "A.__bases__[0].__name__",
+            expected: json!("object"),
+            reasons: &["class-header-changed"],
+        },
+        Case {
+            name: "the entry point is never run again",
+            before: "X = 1\nif __name__ == '__main__':\n    X = 2\n",
+            after: "X = 1\nif __name__ == '__main__':\n    X = 3\n",
+            probe: "X",
+            expected: json!(2),
+            reasons: &["entry-point"],
+        },
+        Case {
+            name: "a statement that raises is reported and the rest applies",
+            before: "def f():\n    return 1\n",
+            after: "1 / 0\n\ndef f():\n    return 2\n",
+            probe: "f()",
+            expected: json!(2),
+            reasons: &["statement-raised", "code-replaced"],
+        },
+        Case {
+            name: "a module-level lambda is patched in place",
+            before: "double = lambda x: x * 2\nkept = double\n",
+            after: "double = lambda x: x * 3\nkept = double\n",
+            probe: "kept(2)",
+            expected: json!(6),
+            reasons: &["lambda-replaced"],
+        },
+        Case {
+            name: "moving a function keeps its code and shifts its lines",
+            before: "def f():\n    return f.__code__.co_firstlineno\n",
+            after: "\n\ndef f():\n    return f.__code__.co_firstlineno\n",
+            probe: "f()",
+            expected: json!(3),
+            reasons: &["lines-moved"],
+        },
+        Case {
+            name: "a dataclass field default is regenerated",
+            before: "from dataclasses import dataclass\n\n@dataclass\nclass P:\n    x: int = 1\n",
+            after: "from dataclasses import dataclass\n\n@dataclass\nclass P:\n    x: int = 5\n",
+            probe: "P().x",
+            expected: json!(5),
+            reasons: &["attribute-set"],
+        },
+        Case {
+            name: "enum members are refused",
+            before: "import enum\n\nclass E(enum.Enum):\n    A = 1\n",
+            after: "import enum\n\nclass E(enum.Enum):\n    A = 2\n",
+            probe: "E.A.value",
+            expected: json!(1),
+            reasons: &["enum-member"],
+        },
+    ];
+    let mut failures = Vec::new();
+    for case in cases {
+        let (mut program, parts, lsp) = save(case.before, case.after);
+        let got = program.eval(case.probe);
+        let reasons: Vec<&str> = parts.iter().map(|(r, _)| r.as_str()).collect();
+        let missing: Vec<&&str> = case.reasons.iter().filter(|r| !reasons.contains(r)).collect();
+        if got != case.expected || !missing.is_empty() {
+            failures.push(format!(
+                "{}: {} = {got} (expected {}), parts {parts:?}",
+                case.name, case.probe, case.expected
+            ));
+        }
+        program.stop();
+        lsp.shutdown();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
