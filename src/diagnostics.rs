@@ -73,7 +73,15 @@ impl Notes {
                     owner: Owner::Agent(outcome.pid),
                     scope: (0, 0),
                 }),
-                Ok(_) => self.record_definitions(rope, outcome, hints),
+                Ok(_) => {
+                    if report.complete {
+                        // Every part that differs was sent: notes of parts not sent are stale.
+                        self.notes.retain(|n| {
+                            !matches!(&n.owner, Owner::Definition { pid, .. } if *pid == outcome.pid)
+                        });
+                    }
+                    self.record_definitions(rope, outcome, hints)
+                }
             }
         }
         if let Some(message) = not_loaded_message(report) {

@@ -93,8 +93,9 @@ pub fn sends(diff: &PartDiff<'_>, has_error: bool, statements: ModuleStatements)
         .new
         .or(diff.old.map(|o| &o.def))
         .is_some_and(|d| d.kind == DefKind::Statement && d.qualname.is_empty());
-    !(change == Change::Removed && has_error)
-        && !(module_statement && statements == ModuleStatements::Off)
+    let held_back = (change == Change::Removed && has_error)
+        || (module_statement && statements == ModuleStatements::Off);
+    !held_back
 }
 
 /// A part as a program took it: its definition and the text it was found in.
@@ -106,7 +107,9 @@ pub struct TakenPart {
 
 impl TakenPart {
     fn first_line(&self) -> u32 {
-        self.rope.char_to_line(self.def.start.min(self.rope.len_chars())) as u32 + 1
+        self.rope
+            .char_to_line(self.def.start.min(self.rope.len_chars())) as u32
+            + 1
     }
 }
 
@@ -271,7 +274,11 @@ where
 
 /// What an agent runs after an attempt: `answers` are the statuses of the parts of `diffs`
 /// that were sent (`None` for those that were not).
-pub fn taken_after(rope: &Rope, diffs: &[PartDiff<'_>], answers: &[Option<Status>]) -> Vec<TakenPart> {
+pub fn taken_after(
+    rope: &Rope,
+    diffs: &[PartDiff<'_>],
+    answers: &[Option<Status>],
+) -> Vec<TakenPart> {
     let mut taken = Vec::new();
     for (diff, answer) in diffs.iter().zip(answers) {
         let now = || {
@@ -283,7 +290,11 @@ pub fn taken_after(rope: &Rope, diffs: &[PartDiff<'_>], answers: &[Option<Status
         let kept = match (diff.change, answer) {
             (None, _) => now(),
             (Some(_), Some(status)) if status.taken() => now(),
-            (Some(Change::Removed), Some(Status::Refused)) if diff.old.is_some_and(|o| o.def.kind == DefKind::Statement) => None,
+            (Some(Change::Removed), Some(Status::Refused))
+                if diff.old.is_some_and(|o| o.def.kind == DefKind::Statement) =>
+            {
+                None
+            }
             _ => diff.old.cloned(),
         };
         taken.extend(kept);
@@ -303,7 +314,10 @@ pub fn request(
         .iter()
         .map(|diff| {
             let change = diff.change.unwrap_or(Change::Changed);
-            let any = diff.new.or(diff.old.map(|o| &o.def)).expect("a part on one side");
+            let any = diff
+                .new
+                .or(diff.old.map(|o| &o.def))
+                .expect("a part on one side");
             let moved = change == Change::Moved;
             Definition {
                 qualname: any.qualname.clone(),
@@ -313,10 +327,7 @@ pub fn request(
                 },
                 change,
                 source: diff.new.filter(|_| !moved).map(|d| d.context(rope)),
-                previous: diff
-                    .old
-                    .filter(|_| !moved)
-                    .map(|o| o.def.context(&o.rope)),
+                previous: diff.old.filter(|_| !moved).map(|o| o.def.context(&o.rope)),
                 previous_line: diff.old.map(TakenPart::first_line),
                 line: diff
                     .new
@@ -393,12 +404,20 @@ mod tests {
                 let def = d.new.or(d.old.map(|o| &o.def))?;
                 let name = match def.kind {
                     DefKind::Statement => {
-                        let rope = if d.new.is_some() { &new.rope } else { &old.rope };
+                        let rope = if d.new.is_some() {
+                            &new.rope
+                        } else {
+                            &old.rope
+                        };
                         rope.line(def.line).to_string().trim().to_owned()
                     }
                     _ => def.qualname.clone(),
                 };
-                Some(format!("{} {name} {}", serde_json::to_value(change).ok()?.as_str()?, def.line + 1))
+                Some(format!(
+                    "{} {name} {}",
+                    serde_json::to_value(change).ok()?.as_str()?,
+                    def.line + 1
+                ))
             })
             .collect()
     }

@@ -277,7 +277,13 @@ impl<'a> Indexer<'a> {
 
     /// A statement of a module or class body; definitions inside it (in its blocks) were found
     /// from `first_found` on and are parts of their own.
-    fn statement(&mut self, node: Node<'_>, scope: &str, first_found: usize, chain: &[Enclosing<'_>]) {
+    fn statement(
+        &mut self,
+        node: Node<'_>,
+        scope: &str,
+        first_found: usize,
+        chain: &[Enclosing<'_>],
+    ) {
         let holes: Vec<(usize, usize)> = self.found[first_found..]
             .iter()
             .filter(|d| d.part)
@@ -326,7 +332,10 @@ impl<'a> Indexer<'a> {
             name
         } else {
             let inside_function = matches!(
-                chain.iter().rev().find(|e| !matches!(e, Enclosing::Block { .. })),
+                chain
+                    .iter()
+                    .rev()
+                    .find(|e| !matches!(e, Enclosing::Block { .. })),
                 Some(Enclosing::Function { .. })
             );
             let separator = if inside_function { ".<locals>." } else { "." };

@@ -246,7 +246,9 @@ impl Session {
         }
         let agents = collect(tasks).await;
         for ((pid, started, taken, chosen), outcome) in after.into_iter().zip(&agents) {
-            let Ok(result) = &outcome.result else { continue };
+            let Ok(result) = &outcome.result else {
+                continue;
+            };
             if result.modules.is_empty() {
                 continue;
             }
@@ -258,8 +260,8 @@ impl Session {
             let now = patching::taken_after(&rope, &diffs, &answers);
             lock(&self.baselines).set(pid, started, path, now);
         }
-        let complete = picked.is_none();
-        Ok((self.finish(key, path, trigger, agents, found, &rope, complete), rope))
+        let report = self.report(trigger, path, agents, found, picked.is_none());
+        Ok((self.finish(key, report, &rope), rope))
     }
 
     /// Undoes the last patch of the function at `at` in every agent.
@@ -308,10 +310,8 @@ impl Session {
         for outcome in &agents {
             lock(&self.baselines).forget(outcome.pid, outcome.started_at, path, &qualname);
         }
-        Ok((
-            self.finish(key, path, Trigger::RevertFunction, agents, found, &rope, false),
-            rope,
-        ))
+        let report = self.report(Trigger::RevertFunction, path, agents, found, false);
+        Ok((self.finish(key, report, &rope), rope))
     }
 
     /// Shows runtime events in the open documents they happened in. `document_of` maps a file
@@ -348,24 +348,26 @@ impl Session {
         lock(&self.docs).contains_key(key)
     }
 
-    fn finish(
+    fn report(
         &self,
-        key: &str,
-        path: &str,
         trigger: Trigger,
+        path: &str,
         agents: Vec<AgentOutcome>,
         agents_found: usize,
-        rope: &Rope,
         complete: bool,
     ) -> PatchReport {
-        let report = PatchReport {
+        PatchReport {
             trigger,
             path: path.to_owned(),
             agents,
             agents_found,
             runtime_dir: self.pool.dir().display().to_string(),
             complete,
-        };
+        }
+    }
+
+    /// Records what the document shows after an attempt.
+    fn finish(&self, key: &str, report: PatchReport, rope: &Rope) -> PatchReport {
         let hints = self.settings().success_hints;
         lock(&self.notes)
             .entry(key.to_owned())

@@ -174,7 +174,11 @@ fn every_statement_of_a_save_reaches_the_program_or_says_why() {
         let (mut program, parts, lsp) = save(case.before, case.after);
         let got = program.eval(case.probe);
         let reasons: Vec<&str> = parts.iter().map(|(r, _)| r.as_str()).collect();
-        let missing: Vec<&&str> = case.reasons.iter().filter(|r| !reasons.contains(r)).collect();
+        let missing: Vec<&&str> = case
+            .reasons
+            .iter()
+            .filter(|r| !reasons.contains(r))
+            .collect();
         if got != case.expected || !missing.is_empty() {
             failures.push(format!(
                 "{}: {} = {got} (expected {}), parts {parts:?}",

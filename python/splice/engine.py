@@ -98,9 +98,7 @@ class Engine:
             return {
                 "path": path,
                 "modules": [],
-                "definitions": [
-                    outcome(p["qualname"], R.NOT_LOADED, R.FILE_NOT_LOADED, message) for p in parts
-                ],
+                "definitions": [outcome(p["qualname"], R.NOT_LOADED, R.FILE_NOT_LOADED, message) for p in parts],
             }
         ctx = Context(key, modules)
         order = sorted(range(len(parts)), key=lambda i: _stage(parts[i]))
@@ -190,7 +188,8 @@ class Engine:
         for qualname in qualnames:
             stack = self.history.get((key, qualname))
             if not stack:
-                results.append(outcome(qualname, R.ERROR, R.NOTHING_TO_REVERT, f"nothing to revert: {qualname} was not patched"))
+                message = f"nothing to revert: {qualname} was not patched"
+                results.append(outcome(qualname, R.ERROR, R.NOTHING_TO_REVERT, message))
                 continue
             snapshot = stack[-1]
             ops: List[Any] = []
@@ -288,4 +287,3 @@ def linecache_restore(previous: Dict[str, Any]) -> None:
             linecache.cache.pop(name, None)
         else:
             linecache.cache[name] = entry
-

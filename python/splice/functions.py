@@ -112,7 +112,13 @@ def prepare(engine, ctx, part: dict) -> Plan:
     if not roots:
         if inner_path:
             return Plan(
-                outcome(qualname, R.ERROR, R.CONTAINER_MISSING, f"{root_qualname} is not loaded in the running program", span)
+                outcome(
+                    qualname,
+                    R.ERROR,
+                    R.CONTAINER_MISSING,
+                    f"{root_qualname} is not loaded in the running program",
+                    span,
+                )
             )
         if in_block(holder, node):
             return Plan(
@@ -236,7 +242,9 @@ def prepare(engine, ctx, part: dict) -> Plan:
     if self_result is not plan.result:
         plan.result.update(self_result, span=span)
     elif previous is None and any(same_code(old_code, c) for c in same_as):
-        plan.result.update(reason=R.LINES_MOVED, message=f"moved to line {new_code.co_firstlineno}; line numbers updated")
+        plan.result.update(
+            reason=R.LINES_MOVED, message=f"moved to line {new_code.co_firstlineno}; line numbers updated"
+        )
     if not inner_path:
         plan.result["live_functions"] = len(roots)
     # Unwrapped, the root compiles from the text sent only when all of it was installed.
@@ -291,7 +299,11 @@ def _class_plan(engine, ctx, part, node, previous, live_role, wrapped_code, tree
     if in_block(holder, node):
         return Plan(
             outcome(
-                qualname, R.REFUSED, R.NOT_DEFINED, f"the program never defined this {node.name}: the block around it took another branch", span
+                qualname,
+                R.REFUSED,
+                R.NOT_DEFINED,
+                f"the program never defined this {node.name}: the block around it took another branch",
+                span,
             )
         )
     return prepare_added(ctx, qualname, parts[:-1], parts[-1], wrapped_code, tree, part["source"], span)
@@ -302,7 +314,8 @@ def prepare_added(ctx, qualname, container_parts, name, module_code, tree, sourc
     container = resolve_container(module, container_parts)
     if container is None:
         owner = ".".join(container_parts)
-        return Plan(outcome(qualname, R.ERROR, R.CONTAINER_MISSING, f"class {owner} is not defined in the running program", span))
+        message = f"class {owner} is not defined in the running program"
+        return Plan(outcome(qualname, R.ERROR, R.CONTAINER_MISSING, message, span))
     if container_parts:
         body = find_path(module_code, container_parts)
     else:
@@ -312,7 +325,8 @@ def prepare_added(ctx, qualname, container_parts, name, module_code, tree, sourc
     try:
         exec(body, vars(module), namespace)
     except Exception as err:
-        return Plan(outcome(qualname, R.ERROR, R.DEFINITION_RAISED, f"defining {qualname} raised {type(err).__name__}: {err}", span))
+        message = f"defining {qualname} raised {type(err).__name__}: {err}"
+        return Plan(outcome(qualname, R.ERROR, R.DEFINITION_RAISED, message, span))
     if name not in namespace:
         return Plan(outcome(qualname, R.ERROR, R.INTERNAL, f"the source sent for {qualname} does not define it", span))
     cell = namespace.get("__classcell__")
@@ -323,7 +337,9 @@ def prepare_added(ctx, qualname, container_parts, name, module_code, tree, sourc
     ctx.added.add(qualname)
     where = f"class {'.'.join(container_parts)}" if container_parts else f"module {module.__name__}"
     plan = Plan(
-        outcome(qualname, R.ADDED, R.CREATED, f"created in {where}", span), [(SET, container, name, namespace[name])], snapshot
+        outcome(qualname, R.ADDED, R.CREATED, f"created in {where}", span),
+        [(SET, container, name, namespace[name])],
+        snapshot,
     )
     if isinstance(namespace[name], FunctionType):
         plan.touched.append(namespace[name])
@@ -354,12 +370,19 @@ def _redecorate(ctx, plan: Plan, node, function: FunctionType, container_parts, 
                 R.ERROR,
                 R.DECORATOR_RAISED,
                 f"applying the decorators raised {type(err).__name__}: {err}",
-                {"line": node.decorator_list[0].lineno if node.decorator_list else node.lineno, "column": 0,
-                 "end_line": node.lineno, "end_column": span["end_column"]} if line is not None else span,
+                {
+                    "line": node.decorator_list[0].lineno if node.decorator_list else node.lineno,
+                    "column": 0,
+                    "end_line": node.lineno,
+                    "end_column": span["end_column"],
+                }
+                if line is not None
+                else span,
             )
         )
     if container is None:
-        return Plan(outcome(plan.result["qualname"], R.ERROR, R.CONTAINER_MISSING, "the class is not in the program", span))
+        qualname = plan.result["qualname"]
+        return Plan(outcome(qualname, R.ERROR, R.CONTAINER_MISSING, "the class is not in the program", span))
     plan.ops.append((SET, container, name, value))
     if plan.snapshot is not None:
         plan.snapshot.rebound = (container, name, raw)
@@ -369,7 +392,8 @@ def _redecorate(ctx, plan: Plan, node, function: FunctionType, container_parts, 
         references = sum(1 for r in gc.get_referrers(old) if r is not vars(container)) - 1
     note = f"decorated anew and rebound as {'.'.join(container_parts + [name])}"
     if references > 0:
-        note += f"; {references} other reference{'s' if references != 1 else ''} still hold{'s' if references == 1 else ''} the old decorated object"
+        holders = "1 other reference still holds" if references == 1 else f"{references} other references still hold"
+        note += f"; {holders} the old decorated object"
     plan.result.update(reason=R.REDECORATED, message=note)
     return None
 
@@ -449,7 +473,8 @@ def move(ctx, part: dict) -> Plan:
     if old_line is None or new_line is None:
         return Plan(outcome(qualname, R.ERROR, R.INTERNAL, "a moved part needs both lines"))
     roots, _, _, _ = live_roots(ctx, parts[:-1], parts[-1], qualname, "any", old_line)
-    plan = Plan(outcome(qualname, R.PATCHED, R.LINES_MOVED, f"moved to line {new_line}; line numbers updated"), snapshot=Snapshot())
+    message = f"moved to line {new_line}; line numbers updated"
+    plan = Plan(outcome(qualname, R.PATCHED, R.LINES_MOVED, message), snapshot=Snapshot())
     for function in roots:
         code = function.__code__
         shifted = shift_lines(code, new_line - old_line)
@@ -493,7 +518,8 @@ def remove(ctx, part: dict) -> Plan:
     snapshot = Snapshot()
     snapshot.rebound = (container, name, raw)
     where = f"class {'.'.join(parts[:-1])}" if parts[:-1] else f"module {ctx.modules[0].__name__}"
-    return Plan(outcome(qualname, R.PATCHED, R.DELETED, f"deleted from {where}"), [(DELETE, container, name, None)], snapshot)
+    result = outcome(qualname, R.PATCHED, R.DELETED, f"deleted from {where}")
+    return Plan(result, [(DELETE, container, name, None)], snapshot)
 
 
 # -- live objects ------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ def statement_span(source: str, node) -> dict:
     """The first line of a statement, from its first character."""
     text = _line(source, node.lineno)
     column = _column(text, node.col_offset)
-    return {"line": node.lineno, "column": column, "end_line": node.lineno, "end_column": max(len(text.rstrip()), column + 1)}
+    end = max(len(text.rstrip()), column + 1)
+    return {"line": node.lineno, "column": column, "end_line": node.lineno, "end_column": end}
 
 
 def line_span(source: str, lineno: int) -> dict:

@@ -55,17 +55,21 @@ def run_module_statement(ctx, part: dict, run: bool, body_line: Optional[int]) -
     span = statement_span(text, node)
     if is_entry_point(node):
         return outcome(
-            "", R.REFUSED, R.ENTRY_POINT, "the program's entry point is never run again; restart to take this edit", span
+            "", R.REFUSED, R.ENTRY_POINT, "the entry point is never run again; restart to take this edit", span
         )
     if body_line is not None:
         end = node.end_lineno or node.lineno
         if node.lineno <= body_line <= end:
             return outcome(
-                "", R.REFUSED, R.STATEMENT_RUNNING, "the program is inside this statement; restart to take this edit", span
+                "", R.REFUSED, R.STATEMENT_RUNNING, "the program is inside this statement; restart to take it", span
             )
         if node.lineno > body_line:
             return outcome(
-                "", R.REFUSED, R.NOT_REACHED, "the program has not reached this statement yet; it runs the text it read", span
+                "",
+                R.REFUSED,
+                R.NOT_REACHED,
+                "the program has not reached this statement; it runs the text it read",
+                span,
             )
     names = defines(node)
     module = ctx.modules[0]
@@ -111,8 +115,12 @@ def _replace_lambda(ctx, node: ast.stmt, span) -> Optional[dict]:
     new = next(c for c in code.co_consts if hasattr(c, "co_code"))
     if new.co_freevars != live.__code__.co_freevars:
         return None
-    defaults = tuple(eval(compile(ast.Expression(d), ctx.filename, "eval", ctx.flags, dont_inherit=True), vars(ctx.modules[0])) for d in node.value.args.defaults) or None
-    _agent.commit([(SET, live, "__code__", new), (SET, live, "__defaults__", defaults)])
+    module_globals = vars(ctx.modules[0])
+    defaults = tuple(
+        eval(compile(ast.Expression(d), ctx.filename, "eval", ctx.flags, dont_inherit=True), module_globals)
+        for d in node.value.args.defaults
+    )
+    _agent.commit([(SET, live, "__code__", new), (SET, live, "__defaults__", defaults or None)])
     return outcome("", R.PATCHED, R.LAMBDA_REPLACED, f"{target.id}: the lambda's body replaced in place", span)
 
 
@@ -172,7 +180,8 @@ def run_class_statement(ctx, part: dict) -> dict:
         error = _regenerate_dataclass(cls, fields, namespace)
         if error is not None:
             return outcome(qualname, R.REFUSED, R.DATACLASS_FIELD, error, span)
-        return outcome(qualname, R.PATCHED, R.ATTRIBUTE_SET, f"dataclass {cls.__name__} regenerated with {', '.join(fields)}", span)
+        message = f"dataclass {cls.__name__} regenerated with {', '.join(fields)}"
+        return outcome(qualname, R.PATCHED, R.ATTRIBUTE_SET, message, span)
     return outcome(qualname, R.PATCHED, R.ATTRIBUTE_SET, f"{qualname}.{', '.join(names) or '?'} set", span)
 
 
@@ -205,7 +214,8 @@ def _regenerate_dataclass(cls: type, changed: List[str], namespace: Dict[str, An
         if name in vars(cls):
             delattr(cls, name)
     cls.__annotations__ = annotations
-    keywords = {k: getattr(params, k) for k in ("init", "repr", "eq", "order", "unsafe_hash", "frozen") if hasattr(params, k)}
+    names = ("init", "repr", "eq", "order", "unsafe_hash", "frozen")
+    keywords = {k: getattr(params, k) for k in names if hasattr(params, k)}
     try:
         dataclasses.dataclass(cls, **keywords)
     except Exception as err:
