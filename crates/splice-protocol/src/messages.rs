@@ -246,83 +246,83 @@ macro_rules! reasons {
 }
 
 reasons! {
-    // Taken.
-    /// A function's code replaced in place.
-    CodeReplaced,
-    /// Same text at other lines: line numbers updated, code otherwise untouched.
-    LinesMoved,
-    /// Decorators changed: the function got the new code and was decorated and bound anew.
-    Redecorated,
-    /// A method's kind changed (plain, classmethod, staticmethod): the class attribute rebound.
-    Rebound,
-    /// A definition that did not exist was created.
-    Created,
-    /// A statement ran in the module's namespace.
-    StatementRan,
-    /// An import ran in the module's namespace.
-    ImportRan,
-    /// Class attributes were set on the live class.
-    AttributeSet,
-    /// A part removed from the file was removed from the program (a method, a class attribute,
-    /// a function).
-    Deleted,
-    /// A module-level lambda's body replaced in place.
-    LambdaReplaced,
-    /// Nothing differs from what runs.
-    SameCode,
-    // Not taken, by a rule.
-    /// A function became a generator or coroutine, or the reverse.
-    KindChanged,
-    /// A closure's free variables changed where live closures cannot provide them.
-    ClosureChanged,
-    /// A class's bases, metaclass, keywords or decorators changed.
-    ClassHeaderChanged,
-    /// Attributes of a class built by a metaclass or framework (Django, SQLAlchemy, pydantic).
-    MetaclassOwnsAttributes,
-    /// A dataclass field that cannot be changed in place.
-    DataclassField,
-    /// Enum members cannot change in place.
-    EnumMember,
-    /// The `if __name__ == "__main__":` block is never run again.
-    EntryPoint,
-    /// The program is executing this statement now (a top-level loop).
-    StatementRunning,
-    /// The module's body has not reached this statement yet.
-    NotReached,
-    /// A block that defines functions or classes is not run again.
-    BlockWithDefinitions,
-    /// Module statements are not run (`moduleStatements` is `ask` or `off`).
-    StatementNotRun,
-    /// A removed module-level statement: what it did stays in the program.
-    StatementNotUndone,
-    /// A definition in a branch the program did not take, or never executed.
-    NotDefined,
-    /// The program holds several functions by this name and none is at this definition's line.
-    Ambiguous,
-    /// An accessor added to a live property.
-    PropertyChanged,
-    /// The enclosing class or function is not in the program.
-    ContainerMissing,
-    // Not taken: broken or raised.
-    SyntaxError,
-    CompileError,
-    /// A statement or import raised.
-    StatementRaised,
-    /// A decorator raised (registering decorators refuse late registration).
-    DecoratorRaised,
-    /// Evaluating defaults or annotations raised.
-    DefaultsRaised,
-    /// Creating a definition raised.
-    DefinitionRaised,
-    /// The atomic commit failed and was undone.
-    CommitFailed,
-    /// No module of the program is loaded from the file.
-    FileNotLoaded,
-    /// Revert: nothing to undo.
-    NothingToRevert,
-    Reverted,
-    /// An engine bug; the program is unaffected.
-    Internal,}
+// Taken.
+/// A function's code replaced in place.
+CodeReplaced,
+/// Same text at other lines: line numbers updated, code otherwise untouched.
+LinesMoved,
+/// Decorators changed: the function got the new code and was decorated and bound anew.
+Redecorated,
+/// A method's kind changed (plain, classmethod, staticmethod): the class attribute rebound.
+Rebound,
+/// A definition that did not exist was created.
+Created,
+/// A statement ran in the module's namespace.
+StatementRan,
+/// An import ran in the module's namespace.
+ImportRan,
+/// Class attributes were set on the live class.
+AttributeSet,
+/// A part removed from the file was removed from the program (a method, a class attribute,
+/// a function).
+Deleted,
+/// A module-level lambda's body replaced in place.
+LambdaReplaced,
+/// Nothing differs from what runs.
+SameCode,
+// Not taken, by a rule.
+/// A function became a generator or coroutine, or the reverse.
+KindChanged,
+/// A closure's free variables changed where live closures cannot provide them.
+ClosureChanged,
+/// A class's bases, metaclass, keywords or decorators changed.
+ClassHeaderChanged,
+/// Attributes of a class built by a metaclass or framework (Django, SQLAlchemy, pydantic).
+MetaclassOwnsAttributes,
+/// A dataclass field that cannot be changed in place.
+DataclassField,
+/// Enum members cannot change in place.
+EnumMember,
+/// The `if __name__ == "__main__":` block is never run again.
+EntryPoint,
+/// The program is executing this statement now (a top-level loop).
+StatementRunning,
+/// The module's body has not reached this statement yet.
+NotReached,
+/// A block that defines functions or classes is not run again.
+BlockWithDefinitions,
+/// Module statements are not run (`moduleStatements` is `ask` or `off`).
+StatementNotRun,
+/// A removed module-level statement: what it did stays in the program.
+StatementNotUndone,
+/// A definition in a branch the program did not take, or never executed.
+NotDefined,
+/// The program holds several functions by this name and none is at this definition's line.
+Ambiguous,
+/// An accessor added to a live property.
+PropertyChanged,
+/// The enclosing class or function is not in the program.
+ContainerMissing,
+// Not taken: broken or raised.
+SyntaxError,
+CompileError,
+/// A statement or import raised.
+StatementRaised,
+/// A decorator raised (registering decorators refuse late registration).
+DecoratorRaised,
+/// Evaluating defaults or annotations raised.
+DefaultsRaised,
+/// Creating a definition raised.
+DefinitionRaised,
+/// The atomic commit failed and was undone.
+CommitFailed,
+/// No module of the program is loaded from the file.
+FileNotLoaded,
+/// Revert: nothing to undo.
+NothingToRevert,
+Reverted,
+/// An engine bug; the program is unaffected.
+Internal,}
 
 impl Reason {
     /// The slug as sent.

@@ -184,7 +184,10 @@ fn records_read_back_exactly_as_written() {
 
 #[test]
 fn agent_reason_words_are_the_protocol_reasons() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/splice/reasons.py");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../python/splice/reasons.py"
+    );
     let text = std::fs::read_to_string(path).expect("python/splice/reasons.py");
     let reasons = &text[text.find("# Reasons").expect("a `# Reasons` section")..];
     let python: Vec<String> = reasons
