@@ -121,15 +121,7 @@ def prepare(engine, ctx, part: dict) -> Plan:
                 )
             )
         if in_block(holder, node):
-            return Plan(
-                outcome(
-                    qualname,
-                    R.REFUSED,
-                    R.NOT_DEFINED,
-                    f"the program never defined this {name}: the block around it took another branch",
-                    span,
-                )
-            )
+            return _never_defined(qualname, name, span)
         return prepare_added(ctx, qualname, container_parts, name, wrapped_code, tree, source, span)
 
     old_root = roots[0].__code__
@@ -164,8 +156,8 @@ def prepare(engine, ctx, part: dict) -> Plan:
                 span,
             )
         )
-    new_root, closure_ops = _fit_closure(roots, new_root, container_parts, ctx)
-    if new_root is None:
+    # A function's closure cannot be replaced in place.
+    if old_root.co_freevars != new_root.co_freevars:
         return Plan(
             outcome(
                 qualname,
@@ -178,7 +170,7 @@ def prepare(engine, ctx, part: dict) -> Plan:
         )
 
     plan = Plan(outcome(qualname, R.PATCHED, R.CODE_REPLACED, "", span), snapshot=Snapshot())
-    extra_ops: List[tuple] = list(closure_ops)
+    extra_ops: List[tuple] = []
     if not inner_path:
         try:
             extra_ops += signature_ops(engine, ctx, qualname, node, previous, new_code, roots, container_parts)
@@ -297,16 +289,13 @@ def _class_plan(engine, ctx, part, node, previous, live_role, wrapped_code, tree
             )
         return Plan(outcome(qualname, R.UNCHANGED, R.SAME_CODE, "", span))
     if in_block(holder, node):
-        return Plan(
-            outcome(
-                qualname,
-                R.REFUSED,
-                R.NOT_DEFINED,
-                f"the program never defined this {node.name}: the block around it took another branch",
-                span,
-            )
-        )
+        return _never_defined(qualname, node.name, span)
     return prepare_added(ctx, qualname, parts[:-1], parts[-1], wrapped_code, tree, part["source"], span)
+
+
+def _never_defined(qualname: str, name: str, span) -> Plan:
+    message = f"the program never defined this {name}: the block around it took another branch"
+    return Plan(outcome(qualname, R.REFUSED, R.NOT_DEFINED, message, span))
 
 
 def prepare_added(ctx, qualname, container_parts, name, module_code, tree, source, span) -> Plan:
@@ -363,23 +352,10 @@ def _redecorate(ctx, plan: Plan, node, function: FunctionType, container_parts, 
             expr = compile(ast.Expression(decorator), ctx.filename, "eval", ctx.flags, dont_inherit=True)
             value = eval(expr, vars(module), local_names)(value)
     except Exception as err:
-        line = getattr(err, "__traceback__", None)
-        return Plan(
-            outcome(
-                plan.result["qualname"],
-                R.ERROR,
-                R.DECORATOR_RAISED,
-                f"applying the decorators raised {type(err).__name__}: {err}",
-                {
-                    "line": node.decorator_list[0].lineno if node.decorator_list else node.lineno,
-                    "column": 0,
-                    "end_line": node.lineno,
-                    "end_column": span["end_column"],
-                }
-                if line is not None
-                else span,
-            )
-        )
+        at = node.decorator_list[0] if node.decorator_list else node
+        message = f"applying the decorators raised {type(err).__name__}: {err}"
+        where = {"line": at.lineno, "column": at.col_offset, "end_line": at.lineno, "end_column": span["end_column"]}
+        return Plan(outcome(plan.result["qualname"], R.ERROR, R.DECORATOR_RAISED, message, where))
     if container is None:
         qualname = plan.result["qualname"]
         return Plan(outcome(qualname, R.ERROR, R.CONTAINER_MISSING, "the class is not in the program", span))
@@ -451,14 +427,6 @@ def _annotations(ctx, node, evaluate) -> Optional[dict]:
         return {name: evaluate(expr) for name, expr in exprs}
     except Exception:
         return None  # annotations that fail to evaluate are left as they were
-
-
-def _fit_closure(roots, new_root: CodeType, container_parts, ctx) -> Tuple[Optional[CodeType], List[tuple]]:
-    """`new_root` if the live functions' closures provide its free variables; a function's
-    closure cannot be replaced in place."""
-    if roots[0].__code__.co_freevars == new_root.co_freevars:
-        return new_root, []
-    return None, []
 
 
 # -- moved and removed -------------------------------------------------------------------------

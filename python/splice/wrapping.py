@@ -13,11 +13,9 @@ import builtins
 from typing import List
 
 from ._agent import report
+from .scopes import FUNCTIONS, blocks
 
 REPORT_NAME = "__splice_report__"
-
-
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def _wrap_function(node) -> None:
@@ -37,24 +35,13 @@ def _wrap_function(node) -> None:
     node.body = head + [wrapper]
 
 
-def _blocks(stmt: ast.stmt):
-    """The statement lists directly inside a statement: bodies, else and finally blocks, except
-    handlers and match cases."""
-    for field in ("body", "orelse", "finalbody"):
-        block = getattr(stmt, field, None)
-        if isinstance(block, list):
-            yield block
-    for holder in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
-        yield holder.body
-
-
 def _wrap_statements(statements: List[ast.stmt]) -> None:
     """Wraps the functions among these statements and every function inside them. Expressions
     are never entered: no function is defined there."""
     for stmt in statements:
-        for block in _blocks(stmt):
+        for block in blocks(stmt):
             _wrap_statements(block)
-        if isinstance(stmt, _FUNCTIONS):
+        if isinstance(stmt, FUNCTIONS):
             _wrap_function(stmt)
 
 
