@@ -245,6 +245,8 @@ def test_setup_overrides_and_not_loaded(ws, start_program, start_nvim):
     assert settings == {"splice": {"patchOnSave": True, "successHints": "off"}}
 
     seen = nvim.results()
+    # A save sends what differs from the text last saved.
+    nvim.command("%s/return 1/return 2/")
     nvim.command("write")
     result = nvim.wait_result(after=seen)
     assert result["notLoaded"]["reason"] == "file-not-loaded", result
