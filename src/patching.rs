@@ -1,6 +1,7 @@
 //! Deciding what to send to each agent and remembering what runs there. No LSP types here.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ropey::Rope;
 use splice_protocol::{
@@ -91,24 +92,30 @@ pub fn sends(diff: &PartDiff<'_>, has_error: bool, statements: ModuleStatements)
     };
     let module_statement = diff
         .new
-        .or(diff.old.map(|o| &o.def))
+        .or(diff.old.map(TakenPart::def))
         .is_some_and(|d| d.kind == DefKind::Statement && d.qualname.is_empty());
     let held_back = (change == Change::Removed && has_error)
         || (module_statement && statements == ModuleStatements::Off);
     !held_back
 }
 
-/// A part as a program took it: its definition and the text it was found in.
+/// A part as a program took it: its definition (shared with the other parts of the text it
+/// was found in) and that text.
 #[derive(Debug, Clone)]
 pub struct TakenPart {
-    pub def: PyDefinition,
+    defs: Arc<Vec<PyDefinition>>,
+    index: usize,
     pub rope: Rope,
 }
 
 impl TakenPart {
+    pub fn def(&self) -> &PyDefinition {
+        &self.defs[self.index]
+    }
+
     fn first_line(&self) -> u32 {
         self.rope
-            .char_to_line(self.def.start.min(self.rope.len_chars())) as u32
+            .char_to_line(self.def().start.min(self.rope.len_chars())) as u32
             + 1
     }
 }
@@ -118,6 +125,8 @@ impl TakenPart {
 #[derive(Debug, Clone)]
 pub struct PartDiff<'a> {
     pub change: Option<Change>,
+    /// Of `new` in the current definitions.
+    pub index: Option<usize>,
     pub old: Option<&'a TakenPart>,
     pub new: Option<&'a PyDefinition>,
 }
@@ -145,7 +154,7 @@ impl Baselines {
     pub fn forget(&mut self, pid: u32, started_at: f64, path: &str, qualname: &str) {
         if let Some(taken) = self.known.get_mut(&agent_key(pid, started_at, path)) {
             let root = qualname.split(".<locals>.").next().unwrap_or(qualname);
-            taken.retain(|t| t.def.kind != DefKind::Function || t.def.qualname != root);
+            taken.retain(|t| t.def().kind != DefKind::Function || t.def().qualname != root);
         }
     }
 
@@ -160,11 +169,12 @@ impl Baselines {
 }
 
 /// The parts of a text as a program that took all of it runs them.
-pub fn taken_from(rope: &Rope, defs: &[PyDefinition]) -> Vec<TakenPart> {
-    defs.iter()
-        .filter(|d| d.part)
-        .map(|def| TakenPart {
-            def: def.clone(),
+pub fn taken_from(rope: &Rope, defs: &Arc<Vec<PyDefinition>>) -> Vec<TakenPart> {
+    (0..defs.len())
+        .filter(|&index| defs[index].part)
+        .map(|index| TakenPart {
+            defs: defs.clone(),
+            index,
             rope: rope.clone(),
         })
         .collect()
@@ -177,7 +187,7 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
     let mut groups: HashMap<(&str, DefKind), Vec<usize>> = HashMap::new();
     for (i, old) in taken.iter().enumerate() {
         groups
-            .entry((old.def.qualname.as_str(), old.def.kind))
+            .entry((old.def().qualname.as_str(), old.def().kind))
             .or_default()
             .push(i);
     }
@@ -191,7 +201,7 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
         };
         if let Some(&j) = group
             .iter()
-            .find(|&&j| !used[j] && taken[j].def.text_hash == new.text_hash)
+            .find(|&&j| !used[j] && taken[j].def().text_hash == new.text_hash)
         {
             used[j] = true;
             pairs[i] = Some(j);
@@ -216,15 +226,16 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
         let old = pairs[i].map(|j| &taken[j]);
         let change = match old {
             None => Some(Change::New),
-            Some(old) if old.def.text_hash != new.text_hash => Some(Change::Changed),
+            Some(old) if old.def().text_hash != new.text_hash => Some(Change::Changed),
             // Only a function's code knows its lines.
-            Some(old) if new.kind == DefKind::Function && old.def.line != new.line => {
+            Some(old) if new.kind == DefKind::Function && old.def().line != new.line => {
                 Some(Change::Moved)
             }
             Some(_) => None,
         };
         found.push(PartDiff {
             change,
+            index: Some(i),
             old,
             new: Some(new),
         });
@@ -233,6 +244,7 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
         if !used[j] {
             found.push(PartDiff {
                 change: Some(Change::Removed),
+                index: None,
                 old: Some(old),
                 new: None,
             });
@@ -260,10 +272,12 @@ where
         }
         found.extend(
             defs.iter()
-                .filter(|d| !d.part && d.kind == DefKind::Function)
-                .filter(|d| outer.start <= d.start && d.end <= outer.end)
-                .map(|d| PartDiff {
+                .enumerate()
+                .filter(|(_, d)| !d.part && d.kind == DefKind::Function)
+                .filter(|(_, d)| outer.start <= d.start && d.end <= outer.end)
+                .map(|(i, d)| PartDiff {
                     change: Some(Change::Changed),
+                    index: Some(i),
                     old: None,
                     new: Some(d),
                 }),
@@ -276,14 +290,16 @@ where
 /// that were sent (`None` for those that were not).
 pub fn taken_after(
     rope: &Rope,
+    defs: &Arc<Vec<PyDefinition>>,
     diffs: &[PartDiff<'_>],
     answers: &[Option<Status>],
 ) -> Vec<TakenPart> {
     let mut taken = Vec::new();
     for (diff, answer) in diffs.iter().zip(answers) {
         let now = || {
-            diff.new.map(|def| TakenPart {
-                def: def.clone(),
+            diff.index.map(|index| TakenPart {
+                defs: defs.clone(),
+                index,
                 rope: rope.clone(),
             })
         };
@@ -291,7 +307,7 @@ pub fn taken_after(
             (None, _) => now(),
             (Some(_), Some(status)) if status.taken() => now(),
             (Some(Change::Removed), Some(Status::Refused))
-                if diff.old.is_some_and(|o| o.def.kind == DefKind::Statement) =>
+                if diff.old.is_some_and(|o| o.def().kind == DefKind::Statement) =>
             {
                 None
             }
@@ -316,7 +332,7 @@ pub fn request(
             let change = diff.change.unwrap_or(Change::Changed);
             let any = diff
                 .new
-                .or(diff.old.map(|o| &o.def))
+                .or(diff.old.map(TakenPart::def))
                 .expect("a part on one side");
             let moved = change == Change::Moved;
             Definition {
@@ -327,7 +343,10 @@ pub fn request(
                 },
                 change,
                 source: diff.new.filter(|_| !moved).map(|d| d.context(rope)),
-                previous: diff.old.filter(|_| !moved).map(|o| o.def.context(&o.rope)),
+                previous: diff
+                    .old
+                    .filter(|_| !moved)
+                    .map(|o| o.def().context(&o.rope)),
                 previous_line: diff.old.map(TakenPart::first_line),
                 line: diff
                     .new
@@ -361,8 +380,8 @@ pub fn sent(rope: &Rope, selected: &[&PartDiff<'_>]) -> Vec<SentDefinition> {
                 let line = (old.first_line() as usize - 1).min(rope.len_lines().saturating_sub(1));
                 let at = rope.line_to_char(line);
                 SentDefinition {
-                    key: format!("removed:{}", part_key(&old.def)),
-                    qualname: old.def.qualname.clone(),
+                    key: format!("removed:{}", part_key(old.def())),
+                    qualname: old.def().qualname.clone(),
                     start: at,
                     end: at,
                     name_start: at,
@@ -401,7 +420,7 @@ mod tests {
             .iter()
             .filter_map(|d| {
                 let change = d.change?;
-                let def = d.new.or(d.old.map(|o| &o.def))?;
+                let def = d.new.or(d.old.map(TakenPart::def))?;
                 let name = match def.kind {
                     DefKind::Statement => {
                         let rope = if d.new.is_some() {

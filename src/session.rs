@@ -33,8 +33,9 @@ pub enum Selection {
 pub struct Session {
     docs: Mutex<HashMap<String, Document>>,
     /// Each document's text as last saved (or opened): what a program that loaded the file
-    /// without Splice runs, the baseline of an agent's first attempt.
-    saved: Mutex<HashMap<String, Document>>,
+    /// without Splice runs, the baseline of an agent's first attempt. Ropes share their text
+    /// with the open document's.
+    saved: Mutex<HashMap<String, Rope>>,
     notes: Mutex<HashMap<String, Notes>>,
     baselines: Mutex<Baselines>,
     settings: Mutex<Settings>,
@@ -71,26 +72,34 @@ impl Session {
     }
 
     pub fn open(&self, key: &str, text: &str, version: i32) {
-        lock(&self.docs).insert(key.to_owned(), Document::new(text, version));
-        lock(&self.saved).insert(key.to_owned(), Document::new(text, version));
+        let doc = Document::new(text, version);
+        lock(&self.saved).insert(key.to_owned(), doc.rope.clone());
+        lock(&self.docs).insert(key.to_owned(), doc);
     }
 
     /// The document was saved: its text is what programs loading it from now on run.
     pub fn saved(&self, key: &str) {
-        let Some(text) = self.with_document(key, |d| d.text()) else {
-            return;
-        };
-        lock(&self.saved).insert(key.to_owned(), Document::new(&text, 0));
+        if let Some(rope) = self.with_document(key, |d| d.rope.clone()) {
+            lock(&self.saved).insert(key.to_owned(), rope);
+        }
     }
 
-    /// The parts of the text last saved, for an agent that has taken nothing of it yet.
-    fn saved_parts(&self, key: &str) -> Vec<patching::TakenPart> {
-        let mut saved = lock(&self.saved);
-        let Some(doc) = saved.get_mut(key) else {
-            return Vec::new();
-        };
-        let defs = doc.definitions();
-        patching::taken_from(&doc.rope, &defs)
+    /// The parts of the text last saved, for an agent that has taken nothing of it yet:
+    /// `current`'s own when the text is the same, else parsed once for this agent.
+    fn saved_parts(
+        &self,
+        key: &str,
+        rope: &Rope,
+        defs: &Arc<Vec<PyDefinition>>,
+    ) -> Vec<patching::TakenPart> {
+        let saved = lock(&self.saved).get(key).cloned();
+        match saved {
+            Some(saved) if saved != *rope => {
+                let mut doc = Document::new(&saved.to_string(), 0);
+                patching::taken_from(&saved, &doc.definitions())
+            }
+            _ => patching::taken_from(rope, defs),
+        }
     }
 
     pub fn close(&self, key: &str) {
@@ -217,7 +226,7 @@ impl Session {
         for link in links {
             let (pid, started) = (link.pid(), link.record.info.started_at);
             let known = lock(&self.baselines).get(pid, started, path).cloned();
-            let taken = known.unwrap_or_else(|| self.saved_parts(key));
+            let taken = known.unwrap_or_else(|| self.saved_parts(key, &rope, &defs));
             let diffs = patching::diff(&taken, &defs);
             let chosen: Vec<usize> = (0..diffs.len())
                 .filter(|&i| {
@@ -257,7 +266,7 @@ impl Session {
             for (&i, answer) in chosen.iter().zip(&result.definitions) {
                 answers[i] = Some(answer.status);
             }
-            let now = patching::taken_after(&rope, &diffs, &answers);
+            let now = patching::taken_after(&rope, &defs, &diffs, &answers);
             lock(&self.baselines).set(pid, started, path, now);
         }
         let report = self.report(trigger, path, agents, found, picked.is_none());
