@@ -184,27 +184,37 @@ pub fn taken_from(rope: &Rope, defs: &Arc<Vec<PyDefinition>>) -> Vec<TakenPart> 
 /// and qualified name, then by text (a namesake keeps its identity when lines move), then in
 /// order. Statements pair only by text: a changed statement is a new one, the old removed.
 pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<PartDiff<'a>> {
-    let mut groups: HashMap<(&str, DefKind), Vec<usize>> = HashMap::new();
-    for (i, old) in taken.iter().enumerate() {
-        groups
-            .entry((old.def().qualname.as_str(), old.def().kind))
-            .or_default()
-            .push(i);
+    // A save diffs every part, once per agent: each lookup is a hash, never a scan, and the
+    // parts sharing a key are chained through `next` (in file order) rather than collected.
+    type Key<'k> = (&'k str, DefKind);
+    let mut same_text: foldhash::HashMap<(Key<'_>, u64), usize> = Default::default();
+    let mut in_order: foldhash::HashMap<Key<'_>, usize> = Default::default();
+    same_text.reserve(taken.len());
+    in_order.reserve(taken.len());
+    let (mut next_same, mut next_in_order) =
+        (vec![usize::MAX; taken.len()], vec![usize::MAX; taken.len()]);
+    for (j, old) in taken.iter().enumerate().rev() {
+        let key = (old.def().qualname.as_str(), old.def().kind);
+        if let Some(head) = same_text.insert((key, old.def().text_hash), j) {
+            next_same[j] = head;
+        }
+        if let Some(head) = in_order.insert(key, j) {
+            next_in_order[j] = head;
+        }
     }
     let mut used = vec![false; taken.len()];
     let mut pairs: Vec<Option<usize>> = vec![None; current.len()];
     let parts: Vec<usize> = (0..current.len()).filter(|&i| current[i].part).collect();
     for &i in &parts {
         let new = &current[i];
-        let Some(group) = groups.get(&(new.qualname.as_str(), new.kind)) else {
-            continue;
-        };
-        if let Some(&j) = group
-            .iter()
-            .find(|&&j| !used[j] && taken[j].def().text_hash == new.text_hash)
-        {
-            used[j] = true;
-            pairs[i] = Some(j);
+        let key = ((new.qualname.as_str(), new.kind), new.text_hash);
+        if let Some(head) = same_text.get_mut(&key) {
+            let j = *head;
+            if j != usize::MAX {
+                *head = next_same[j];
+                used[j] = true;
+                pairs[i] = Some(j);
+            }
         }
     }
     for &i in &parts {
@@ -212,10 +222,15 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
         if pairs[i].is_some() || new.kind == DefKind::Statement {
             continue;
         }
-        let Some(group) = groups.get(&(new.qualname.as_str(), new.kind)) else {
+        let Some(head) = in_order.get_mut(&(new.qualname.as_str(), new.kind)) else {
             continue;
         };
-        if let Some(&j) = group.iter().find(|&&j| !used[j]) {
+        while *head != usize::MAX && used[*head] {
+            *head = next_in_order[*head];
+        }
+        if *head != usize::MAX {
+            let j = *head;
+            *head = next_in_order[j];
             used[j] = true;
             pairs[i] = Some(j);
         }
