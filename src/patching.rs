@@ -113,6 +113,14 @@ impl TakenPart {
         &self.defs[self.index]
     }
 
+    /// Whether two programs took the same parts, from the same parse (then their diffs agree).
+    pub fn same_parts(a: &[TakenPart], b: &[TakenPart]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.index == y.index && Arc::ptr_eq(&x.defs, &y.defs))
+    }
+
     fn first_line(&self) -> u32 {
         self.rope
             .char_to_line(self.def().start.min(self.rope.len_chars())) as u32

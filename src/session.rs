@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ropey::Rope;
 use splice_protocol::discovery::AgentRecord;
-use splice_protocol::{Call, FileResult, RevertParams, StatementPolicy};
+use splice_protocol::{Call, FileResult, RevertParams, StatementPolicy, Status};
 
 use crate::agents::{AgentLink, AgentPool};
 use crate::diagnostics::Notes;
@@ -221,13 +221,33 @@ impl Session {
         };
         let links = self.agents();
         let found = links.len();
+        let taken: Vec<Vec<patching::TakenPart>> = links
+            .iter()
+            .map(|link| {
+                let known = lock(&self.baselines)
+                    .get(link.pid(), link.record.info.started_at, path)
+                    .cloned();
+                known.unwrap_or_else(|| self.saved_parts(key, &rope, &defs))
+            })
+            .collect();
         let mut tasks = Vec::new();
         let mut after = Vec::new();
-        for link in links {
+        let mut known_diffs: Vec<(&[patching::TakenPart], Vec<patching::PartDiff<'_>>)> =
+            Vec::new();
+        for (k, (link, taken)) in links.iter().zip(&taken).enumerate() {
             let (pid, started) = (link.pid(), link.record.info.started_at);
-            let known = lock(&self.baselines).get(pid, started, path).cloned();
-            let taken = known.unwrap_or_else(|| self.saved_parts(key, &rope, &defs));
-            let diffs = patching::diff(&taken, &defs);
+            // Programs running the same file usually took the same parts: diff those once.
+            let diffs = match known_diffs
+                .iter()
+                .find(|(other, _)| patching::TakenPart::same_parts(other, taken))
+            {
+                Some((_, diffs)) => diffs.clone(),
+                None => {
+                    let diffs = patching::diff(taken, &defs);
+                    known_diffs.push((taken, diffs.clone()));
+                    diffs
+                }
+            };
             let chosen: Vec<usize> = (0..diffs.len())
                 .filter(|&i| {
                     let diff = &diffs[i];
@@ -251,22 +271,34 @@ impl Session {
                 sent,
                 tokio::spawn(async move { link2.call(Call::Patch(params)).await }),
             ));
-            after.push((pid, started, taken, chosen));
+            after.push((pid, started, k, diffs, chosen));
         }
         let agents = collect(tasks).await;
-        for ((pid, started, taken, chosen), outcome) in after.into_iter().zip(&agents) {
+        let mut known_after: Vec<(usize, Vec<Option<Status>>, Vec<patching::TakenPart>)> =
+            Vec::new();
+        for ((pid, started, k, diffs, chosen), outcome) in after.into_iter().zip(&agents) {
             let Ok(result) = &outcome.result else {
                 continue;
             };
             if result.modules.is_empty() {
                 continue;
             }
-            let diffs = patching::diff(&taken, &defs);
             let mut answers = vec![None; diffs.len()];
             for (&i, answer) in chosen.iter().zip(&result.definitions) {
                 answers[i] = Some(answer.status);
             }
-            let now = patching::taken_after(&rope, &defs, &diffs, &answers);
+            let same = known_after.iter().find(|(other, other_answers, _)| {
+                *other_answers == answers
+                    && patching::TakenPart::same_parts(&taken[*other], &taken[k])
+            });
+            let now = match same {
+                Some((_, _, now)) => now.clone(),
+                None => {
+                    let now = patching::taken_after(&rope, &defs, &diffs, &answers);
+                    known_after.push((k, answers, now.clone()));
+                    now
+                }
+            };
             lock(&self.baselines).set(pid, started, path, now);
         }
         let report = self.report(trigger, path, agents, found, picked.is_none());
