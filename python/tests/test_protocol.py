@@ -227,6 +227,7 @@ def test_truncated_message_gets_truncated_reply_and_agent_keeps_accepting(progra
 
 def test_every_pipelined_request_gets_exactly_one_response_in_order(program, connect):
     prog = program(APP)
+    prog.ready()  # `__main__` is loaded only once its code runs
     raw = connect(prog.record()["address"], greet=False)
     handshake = {"protocol_version": splice.PROTOCOL_VERSION}
     requests: List[Union[bytes, Dict[str, Any]]] = [
