@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 WHEEL_STAMP := dist/.built
+FRAMEWORKS_STAMP := $(VENV)/.frameworks
 AGENT_SOURCES := $(shell find python/src python/splice crates/splice-protocol/src -type f) \
 	python/Cargo.toml python/pyproject.toml crates/splice-protocol/Cargo.toml Cargo.toml
 
@@ -22,6 +23,11 @@ $(WHEEL_STAMP): $(AGENT_SOURCES) | $(PY)
 
 wheel: $(WHEEL_STAMP)
 
+# Real frameworks the end-to-end tests run programs on (Flask, FastAPI, Django, pydantic).
+$(FRAMEWORKS_STAMP): tests/frameworks.txt | $(PY)
+	$(PY) -m pip install -q -r tests/frameworks.txt
+	touch $@
+
 server:
 	cargo build --release --bin splice-lsp
 
@@ -34,7 +40,7 @@ test-rust:
 	cargo test -p splice-protocol
 
 # Unit tests, then end to end against real programs running the agent from the wheel.
-test-lsp: $(WHEEL_STAMP)
+test-lsp: $(WHEEL_STAMP) $(FRAMEWORKS_STAMP)
 	SPLICE_TEST_PYTHON=$(abspath $(PY)) cargo test -p splice-lsp
 
 # The agent's tests on every CPython from 3.9 to 3.13 on this machine (3.11 is required).

@@ -3,7 +3,7 @@
 //! into the document, kept in step with its edits. No LSP types here.
 
 use ropey::Rope;
-use splice_protocol::{EventKind, RuntimeEvent, Status};
+use splice_protocol::{EventKind, Reason, RuntimeEvent, Status};
 
 use crate::patching::{AgentOutcome, PatchReport};
 use crate::positions::agent_to_char;
@@ -42,6 +42,8 @@ pub struct Note {
     pub severity: Severity,
     /// The status (`refused`, `error`, `patched`, `not-loaded`...).
     pub code: String,
+    /// The agent's reason, for notes about a part's result.
+    pub reason: Option<Reason>,
     pub message: String,
     owner: Owner,
     /// The definition the note is about: editing it drops a success hint.
@@ -69,6 +71,7 @@ impl Notes {
                     end: 0,
                     severity: Severity::Warning,
                     code: "error".into(),
+                    reason: None,
                     message: err.clone(),
                     owner: Owner::Agent(outcome.pid),
                     scope: (0, 0),
@@ -90,6 +93,7 @@ impl Notes {
                 end: 0,
                 severity: Severity::Information,
                 code: Status::NotLoaded.as_str().into(),
+                reason: None,
                 message,
                 owner: Owner::Document,
                 scope: (0, 0),
@@ -122,6 +126,7 @@ impl Notes {
                         end: on_name.1,
                         severity: Severity::Information,
                         code: "still-running".into(),
+                        reason: None,
                         message: running.clone(),
                         owner: owner.clone(),
                         scope: (sent.start, sent.end),
@@ -148,6 +153,7 @@ impl Notes {
                 end,
                 severity,
                 code: answer.status.as_str().into(),
+                reason: Some(answer.reason),
                 message,
                 owner,
                 scope: (sent.start, sent.end),
@@ -194,6 +200,7 @@ impl Notes {
                 EventKind::Exception => "exception".into(),
                 EventKind::Uncaught => "uncaught".into(),
             },
+            reason: None,
             message,
             owner,
             scope: (start, end),

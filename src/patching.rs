@@ -17,6 +17,7 @@ pub enum Trigger {
     Save,
     PatchFunction,
     PatchFile,
+    RunStatement,
     RevertFunction,
 }
 

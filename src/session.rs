@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ropey::Rope;
 use splice_protocol::discovery::AgentRecord;
-use splice_protocol::{Call, FileResult, RevertParams, StatementPolicy, Status};
+use splice_protocol::{Call, FileResult, Reason, RevertParams, StatementPolicy, Status};
 
 use crate::agents::{AgentLink, AgentPool};
-use crate::diagnostics::Notes;
+use crate::diagnostics::{Note, Notes};
 use crate::document::Document;
 use crate::patching::{self, AgentOutcome, Baselines, PatchReport, SentDefinition, Trigger};
 use crate::python_index::{DefKind, PyDefinition};
@@ -151,6 +151,16 @@ impl Session {
         let mut docs = lock(&self.docs);
         let doc = docs.get_mut(key)?;
         Some((doc.rope.clone(), doc.definitions()))
+    }
+
+    /// The note at this char index given for this reason, if any.
+    pub fn note_at(&self, key: &str, at: usize, reason: Reason) -> Option<Note> {
+        lock(&self.notes)
+            .get(key)?
+            .all()
+            .iter()
+            .find(|n| n.reason == Some(reason) && n.start <= at && at <= n.end.max(n.start))
+            .cloned()
     }
 
     pub fn innermost(&self, key: &str, at: usize) -> Option<PyDefinition> {

@@ -3,47 +3,9 @@
 
 mod common;
 
+use common::saves::{run_cases, Case};
 use common::{Lsp, Program, Workspace, PROBE_TAIL};
-use serde_json::{json, Value};
-
-/// Starts a program running `before`, saves `after` in the editor, and returns the program and
-/// the `(reason, status)` of every part the save sent.
-fn save(before: &str, after: &str) -> (Program, Vec<(String, String)>, Lsp) {
-    let ws = Workspace::new();
-    let before = format!("{before}{PROBE_TAIL}");
-    let after = format!("{after}{PROBE_TAIL}");
-    ws.write("app.py", &before);
-    let program = Program::start(&ws, "app.py");
-    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
-    let uri = ws.uri("app.py");
-    lsp.open(&uri, &before);
-    ws.write("app.py", &after);
-    lsp.change(&uri, 2, json!([{"text": after}]));
-    lsp.save(&uri);
-    let result = lsp.patch_result(&uri);
-    let mut parts = Vec::new();
-    for agent in result["agents"].as_array().unwrap() {
-        for def in agent["definitions"].as_array().unwrap() {
-            parts.push((
-                def["reason"].as_str().unwrap_or_default().to_owned(),
-                def["status"].as_str().unwrap_or_default().to_owned(),
-            ));
-        }
-    }
-    std::mem::forget(ws);
-    (program, parts, lsp)
-}
-
-struct Case {
-    name: &'static str,
-    before: &'static str,
-    after: &'static str,
-    /// Expression evaluated in the program after the save, and its expected value.
-    probe: &'static str,
-    expected: Value,
-    /// Reasons the save must report (others may come too).
-    reasons: &'static [&'static str],
-}
+use serde_json::json;
 
 #[test]
 fn every_statement_of_a_save_reaches_the_program_or_says_why() {
@@ -168,25 +130,74 @@ fn every_statement_of_a_save_reaches_the_program_or_says_why() {
             expected: json!(1),
             reasons: &["enum-member"],
         },
+        Case {
+            name: "a script's running top-level loop is not started again",
+            before: "import probe\nTICKS = []\nwhile True:\n    TICKS.append(1)\n    if not probe.answer(globals()):\n        break\n",
+            after: "import probe\nTICKS = []\nwhile True:\n    TICKS.append(2)\n    if not probe.answer(globals()):\n        break\n",
+            probe: "TICKS",
+            expected: json!([1]),
+            reasons: &["statement-running"],
+        },
     ];
-    let mut failures = Vec::new();
-    for case in cases {
-        let (mut program, parts, lsp) = save(case.before, case.after);
-        let got = program.eval(case.probe);
-        let reasons: Vec<&str> = parts.iter().map(|(r, _)| r.as_str()).collect();
-        let missing: Vec<&&str> = case
-            .reasons
-            .iter()
-            .filter(|r| !reasons.contains(r))
-            .collect();
-        if got != case.expected || !missing.is_empty() {
-            failures.push(format!(
-                "{}: {} = {got} (expected {}), parts {parts:?}",
-                case.name, case.probe, case.expected
-            ));
-        }
-        program.stop();
-        lsp.shutdown();
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    run_cases(&cases);
+}
+
+#[test]
+fn ask_mode_runs_a_changed_statement_only_from_its_code_action() {
+    let ws = Workspace::new();
+    let before = format!("LIMIT = 10\n\ndef f():\n    return 1\n{PROBE_TAIL}");
+    let after = before.replace("LIMIT = 10", "LIMIT = 20");
+    ws.write("app.py", &before);
+    let mut program = Program::start(&ws, "app.py");
+    let options = json!({"moduleStatements": "ask"});
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], options);
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &before);
+    ws.write("app.py", &after);
+    lsp.change(&uri, 2, json!([{"text": after}]));
+    lsp.save(&uri);
+    lsp.patch_result(&uri);
+    let diagnostics = lsp.diagnostics(&uri, |d| !d.is_empty());
+    assert_eq!(
+        diagnostics[0]["data"]["reason"], "statement-not-run",
+        "{diagnostics:?}"
+    );
+    assert_eq!(diagnostics[0]["range"]["start"]["line"], 0);
+    assert_eq!(
+        program.eval("LIMIT"),
+        10,
+        "a statement ran without being asked to"
+    );
+
+    let at = json!({"line": 0, "character": 3});
+    let actions = lsp.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": {"start": at, "end": at}, "context": {"diagnostics": diagnostics}}),
+    );
+    let action = &actions[0];
+    assert_eq!(action["title"], "Run this statement in the program");
+    assert_eq!(action["kind"], "quickfix");
+    let command = &action["command"];
+    let result = lsp.request(
+        "workspace/executeCommand",
+        json!({"command": command["command"], "arguments": command["arguments"]}),
+    );
+    let reason = &result["agents"][0]["definitions"][0]["reason"];
+    assert_eq!(reason, "statement-ran", "{result}");
+    lsp.patch_result(&uri);
+    assert_eq!(program.eval("LIMIT"), 20);
+    lsp.diagnostics(&uri, |d| {
+        d.iter().all(|d| d["data"]["reason"] != "statement-not-run")
+    });
+
+    // Taken now: the next save does not offer it again.
+    lsp.save(&uri);
+    let result = lsp.patch_result(&uri);
+    assert!(
+        result["agents"][0]["definitions"]
+            .as_array()
+            .is_none_or(|d| d.is_empty()),
+        "{result}"
+    );
+    lsp.shutdown();
 }

@@ -227,7 +227,8 @@ def prepare(engine, ctx, part: dict) -> Plan:
     plan.ops.extend(extra_ops)
     plan.ops.extend((CALL, cache.cache_clear, None, None) for cache in caches)
     if decorators_changed and not inner_path:
-        error = _redecorate(ctx, plan, node, roots[0], container_parts, name, raw, span)
+        registered = previous is not None and bool(previous.decorator_list) and raw is roots[0]
+        error = _redecorate(ctx, plan, node, roots[0], container_parts, name, raw, span, registered)
         if error is not None:
             return error
 
@@ -340,9 +341,13 @@ def prepare_added(ctx, qualname, container_parts, name, module_code, tree, sourc
 # -- decorators, defaults, closures -----------------------------------------------------------
 
 
-def _redecorate(ctx, plan: Plan, node, function: FunctionType, container_parts, name, raw, span) -> Optional[Plan]:
+def _redecorate(
+    ctx, plan: Plan, node, function: FunctionType, container_parts, name, raw, span, registered: bool
+) -> Optional[Plan]:
     """Applies the new decorators to the undecorated function (which keeps its identity and gets
-    the new code) and rebinds the result where the definition was bound. None when done."""
+    the new code) and rebinds the result where the definition was bound. None when done.
+    `registered`: the previous decorators returned the function itself, so they registered it
+    somewhere (a route, a handler table) that nothing can take back."""
     module = ctx.modules[0]
     container = resolve_container(module, container_parts)
     local_names = dict(vars(container)) if container_parts and container is not None else None
@@ -367,6 +372,8 @@ def _redecorate(ctx, plan: Plan, node, function: FunctionType, container_parts, 
     if old is not None and old is not function:
         references = sum(1 for r in gc.get_referrers(old) if r is not vars(container)) - 1
     note = f"decorated anew and rebound as {'.'.join(container_parts + [name])}"
+    if registered:
+        note += "; what its previous decorators registered stays registered until the program restarts"
     if references > 0:
         holders = "1 other reference still holds" if references == 1 else f"{references} other references still hold"
         note += f"; {holders} the old decorated object"

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
+use splice_protocol::Reason;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
@@ -295,26 +296,46 @@ impl LanguageServer for Backend {
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let uri = params.text_document.uri;
+        let session = self.session()?;
         let at = self.char_at(&uri, params.range.start)?;
-        let Some(def) = self.session()?.innermost(&key(&uri), at) else {
-            return Ok(None);
-        };
-        let arguments = serde_json::to_value(PositionArgs {
+        let arguments = vec![serde_json::to_value(PositionArgs {
             uri: uri.clone(),
             position: params.range.start,
         })
-        .map_err(|e| Error::invalid_params(e.to_string()))?;
-        let title = format!("Patch function '{}'", def.qualname);
-        Ok(Some(vec![CodeActionOrCommand::CodeAction(CodeAction {
-            title: title.clone(),
-            kind: Some(CodeActionKind::new("source.splice.patchFunction")),
-            command: Some(Command {
-                title,
-                command: ext::PATCH_FUNCTION.into(),
-                arguments: Some(vec![arguments]),
-            }),
-            ..CodeAction::default()
-        })]))
+        .map_err(|e| Error::invalid_params(e.to_string()))?];
+        let mut actions = Vec::new();
+        if let Some(note) = session.note_at(&key(&uri), at, Reason::StatementNotRun) {
+            let title = "Run this statement in the program".to_owned();
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: title.clone(),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![convert::diagnostic(
+                    &session.notes(&key(&uri)).0,
+                    &note,
+                    self.encoding(),
+                )]),
+                command: Some(Command {
+                    title,
+                    command: ext::RUN_STATEMENT.into(),
+                    arguments: Some(arguments.clone()),
+                }),
+                ..CodeAction::default()
+            }));
+        }
+        if let Some(def) = session.innermost(&key(&uri), at) {
+            let title = format!("Patch function '{}'", def.qualname);
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: title.clone(),
+                kind: Some(CodeActionKind::new("source.splice.patchFunction")),
+                command: Some(Command {
+                    title,
+                    command: ext::PATCH_FUNCTION.into(),
+                    arguments: Some(arguments),
+                }),
+                ..CodeAction::default()
+            }));
+        }
+        Ok((!actions.is_empty()).then_some(actions))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
@@ -323,6 +344,12 @@ impl LanguageServer for Backend {
                 let PositionArgs { uri, position } = args(params.arguments)?;
                 let at = self.char_at(&uri, position)?;
                 self.patch(&uri, Selection::At(at), Trigger::PatchFunction)
+                    .await?
+            }
+            ext::RUN_STATEMENT => {
+                let PositionArgs { uri, position } = args(params.arguments)?;
+                let at = self.char_at(&uri, position)?;
+                self.patch(&uri, Selection::Statement(at), Trigger::RunStatement)
                     .await?
             }
             ext::PATCH_FILE => {

@@ -55,6 +55,9 @@ pub fn diagnostic(rope: &Rope, note: &Note, encoding: Encoding) -> Diagnostic {
         code: Some(NumberOrString::String(note.code.clone())),
         source: Some("splice".into()),
         message: note.message.clone(),
+        data: note
+            .reason
+            .map(|r| serde_json::json!({ "reason": r.slug() })),
         ..Diagnostic::default()
     }
 }

@@ -9,8 +9,15 @@ use tower_lsp_server::ls_types::{Position, Range, Uri};
 pub const PATCH_FUNCTION: &str = "splice.patchFunction";
 pub const PATCH_FILE: &str = "splice.patchFile";
 pub const REVERT_FUNCTION: &str = "splice.revertFunction";
+pub const RUN_STATEMENT: &str = "splice.runStatement";
 pub const LIST_AGENTS: &str = "splice.listAgents";
-pub const COMMANDS: [&str; 4] = [PATCH_FUNCTION, PATCH_FILE, REVERT_FUNCTION, LIST_AGENTS];
+pub const COMMANDS: [&str; 5] = [
+    PATCH_FUNCTION,
+    PATCH_FILE,
+    REVERT_FUNCTION,
+    RUN_STATEMENT,
+    LIST_AGENTS,
+];
 
 /// Sent after every patch attempt; editors build their status display on it.
 pub enum PatchResult {}

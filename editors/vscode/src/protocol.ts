@@ -6,6 +6,7 @@ export const ServerCommand = {
   patchFunction: 'splice.patchFunction',
   patchFile: 'splice.patchFile',
   revertFunction: 'splice.revertFunction',
+  runStatement: 'splice.runStatement',
   listAgents: 'splice.listAgents',
 } as const;
 export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
@@ -115,7 +116,7 @@ export interface AgentReport {
   definitions: DefinitionReport[];
 }
 
-/** `save`, `patchFunction`, `patchFile` or `revertFunction`. */
+/** `save`, `patchFunction`, `patchFile`, `runStatement` or `revertFunction`. */
 export type Trigger = string;
 
 export interface PatchResultParams {

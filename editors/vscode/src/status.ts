@@ -101,6 +101,7 @@ const TRIGGERS: Record<string, string> = {
   save: 'Patched on save',
   patchFunction: 'Patch function',
   patchFile: 'Patch file',
+  runStatement: 'Run statement',
   revertFunction: 'Revert function',
 };
 
