@@ -131,6 +131,14 @@ fn every_statement_of_a_save_reaches_the_program_or_says_why() {
             reasons: &["enum-member"],
         },
         Case {
+            name: "zero-argument super() added to a method reaches existing references",
+            before: "class B:\n    def m(self):\n        return 'b'\n\nclass C(B):\n    def m(self):\n        return 'c'\n\nkept = C().m\n",
+            after: "class B:\n    def m(self):\n        return 'b'\n\nclass C(B):\n    def m(self):\n        return 'c' + super().m()\n\nkept = C().m\n",
+            probe: "kept()",
+            expected: json!("cb"),
+            reasons: &["code-replaced"],
+        },
+        Case {
             name: "a script's running top-level loop is not started again",
             before: "import probe\nTICKS = []\nwhile True:\n    TICKS.append(1)\n    if not probe.answer(globals()):\n        break\n",
             after: "import probe\nTICKS = []\nwhile True:\n    TICKS.append(2)\n    if not probe.answer(globals()):\n        break\n",

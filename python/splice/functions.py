@@ -12,7 +12,7 @@ import sys
 from types import CodeType, FunctionType
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import feedback
+from . import feedback, trampolines
 from . import reasons as R
 from .codeobjects import changed_pairs, find_path, kind, replace_path, same_code, shift_lines
 from .locate import functions_with_code
@@ -124,7 +124,8 @@ def prepare(engine, ctx, part: dict) -> Plan:
             return _never_defined(qualname, name, span)
         return prepare_added(ctx, qualname, container_parts, name, wrapped_code, tree, source, span)
 
-    old_root = roots[0].__code__
+    # What the live function runs: through a trampoline, the function that calls.
+    old_root = trampolines.running(roots[0])[0]
     if inner_path:
         old_code = find_path(old_root, inner_path)
         if old_code is None:
@@ -156,18 +157,26 @@ def prepare(engine, ctx, part: dict) -> Plan:
                 span,
             )
         )
-    # A function's closure cannot be replaced in place.
-    if old_root.co_freevars != new_root.co_freevars:
-        return Plan(
-            outcome(
-                qualname,
-                R.REFUSED,
-                R.CLOSURE_CHANGED,
-                f"{qualname} {_closure_change(old_root, new_code)}: a function's closure "
-                "cannot change in place; restart the program to take this edit",
-                span,
-            )
-        )
+    # A function's closure cannot be replaced in place: a new body that needs other cells
+    # runs behind a trampoline, when the live cells (or a fresh `__class__`) provide them.
+    trampolined: Dict[int, CodeType] = {}
+    if any(f.__code__.co_freevars != new_root.co_freevars for f in roots):
+        cls = resolve_container(ctx.modules[0], container_parts) if container_parts else None
+        for function in (f for f in roots if f.__code__.co_freevars != new_root.co_freevars):
+            cells = trampolines.cells_for(function, new_root, cls)
+            code = trampolines.make(function, new_root, cells) if cells is not None else None
+            if code is None:
+                return Plan(
+                    outcome(
+                        qualname,
+                        R.REFUSED,
+                        R.CLOSURE_CHANGED,
+                        f"{qualname} {_closure_change(old_root, new_code)}: a function's closure "
+                        "cannot change in place; restart the program to take this edit",
+                        span,
+                    )
+                )
+            trampolined[id(function)] = code
 
     plan = Plan(outcome(qualname, R.PATCHED, R.CODE_REPLACED, "", span), snapshot=Snapshot())
     extra_ops: List[tuple] = []
@@ -200,8 +209,13 @@ def prepare(engine, ctx, part: dict) -> Plan:
     for function in roots:
         if not same_code(function.__code__, new_root, lines=True):
             plan.snapshot.remember(function)
-            plan.ops.append((SET, function, "__code__", new_root))
+            plan.ops.append((SET, function, "__code__", trampolined.get(id(function), new_root)))
             plan.touched.append(function)
+    if trampolined:
+        plan.result["message"] = (
+            f"the new body {_closure_change(roots[0].__code__, new_code)}: it runs through a trampoline "
+            "with the cells it needs"
+        )
     self_result = plan.result
     pairs = changed_pairs(old_root, new_root, root_qualname)
     if pairs:

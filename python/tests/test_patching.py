@@ -429,19 +429,87 @@ CASES = {
         [("A().size()", 1, 1)],
         {"A.size": "refused"},
     ),
-    "adding_super_refused": (
+    "adding_zero_argument_super_runs_through_a_trampoline": (
         """
-        class A:
+        import inspect
+        class Base:
+            def m(self, n=1):
+                return n
+        class A(Base):
+            def m(self, n=1):
+                return 10
+        bound = A().m
+        """,
+        """
+        import inspect
+        class Base:
+            def m(self, n=1):
+                return n
+        class A(Base):
+            def m(self, n=1):
+                return 100 + super().m(n)
+        bound = A().m
+        """,
+        [("A().m()", 10, 101), ("bound(5)", 10, 105), ("str(inspect.signature(A.m))", "(self, n=1)", "(self, n=1)")],
+        {"A.m": "patched"},
+    ),
+    "removing_zero_argument_super_runs_through_a_trampoline": (
+        """
+        class Base:
             def m(self):
                 return 1
+        class A(Base):
+            def m(self):
+                return super().m() + 1
         """,
         """
-        class A:
+        class Base:
             def m(self):
-                return super().__hash__() and 2
+                return 1
+        class A(Base):
+            def m(self):
+                return 7
         """,
-        [("A().m()", 1, 1)],
-        {"A.m": "refused"},
+        [("A().m()", 2, 7)],
+        {"A.m": "patched"},
+    ),
+    "zero_argument_super_added_to_a_classmethod_and_a_coroutine": (
+        """
+        import asyncio
+        class Base:
+            @classmethod
+            def make(cls):
+                return "base"
+            async def fetch(self, *args, key=None, **extra):
+                return [args, key, extra]
+        class A(Base):
+            @classmethod
+            def make(cls):
+                return "a"
+            async def fetch(self, *args, key=None, **extra):
+                return None
+        """,
+        """
+        import asyncio
+        class Base:
+            @classmethod
+            def make(cls):
+                return "base"
+            async def fetch(self, *args, key=None, **extra):
+                return [args, key, extra]
+        class A(Base):
+            @classmethod
+            def make(cls):
+                return "a+" + super().make()
+            async def fetch(self, *args, key=None, **extra):
+                return await super().fetch(*args, key=key, **extra)
+        """,
+        [
+            ("A.make()", "a", "a+base"),
+            ("asyncio.run(A().fetch(1, key=2, x=3))", None, [[1], 2, {"x": 3}]),
+            ("asyncio.iscoroutinefunction(A.fetch)", True, True),
+        ],
+        {"A.make": "patched", "A.fetch": "patched"},
     ),
 }
 
@@ -637,3 +705,46 @@ def test_loaded_lists_modules_and_definitions(program):
     loaded = prog.client.loaded(prog.path())
     assert loaded["modules"] == ["__main__"]
     assert {"A", "A.m", "f"} <= set(loaded["definitions"])
+
+
+def test_a_trampolined_method_takes_later_edits_and_reverts(program):
+    version = """
+    class Base:
+        def m(self):
+            return "base"
+    class A(Base):
+        def m(self):
+            value = {body}
+            def inner():
+                return value
+            return inner()
+    kept = A().m
+    """
+    bodies = ['"a"', '"b:" + super().m()', '"c:" + super().m()', '"d"']
+    prog = program(app(textwrap.dedent(version.format(body=bodies[0]))))
+    for body, expected in zip(bodies[1:], ["b:base", "c:base", "d"]):
+        result = prog.patch(app(textwrap.dedent(version.format(body=body))), ["A.m"])["A.m"]
+        assert result["status"] == "patched", result
+        assert prog.eval("[A().m(), kept()]") == [expected, expected]
+    for expected in ("c:base", "b:base", "a"):
+        reverted = prog.client.revert(prog.path(), ["A.m"])["definitions"][0]
+        assert reverted["status"] == "reverted", reverted
+        assert prog.eval("kept()") == expected
+
+
+def test_a_trampolined_method_reports_where_its_new_body_raised(program):
+    before = "class A:\n    def m(self):\n        return 1\n"
+    after = "class A:\n    def m(self):\n        return super().missing()\n"
+    prog = program(app(before))
+    result = prog.patch(app(after), ["A.m"])["A.m"]
+    assert "trampoline" in result["message"], result
+    prog.exec(
+        """
+        import traceback
+        try:
+            A().m()
+        except AttributeError:
+            TRACE = traceback.format_exc()
+        """
+    )
+    assert "return super().missing()" in prog.eval("TRACE")
