@@ -222,10 +222,17 @@ def prepare(engine, ctx, part: dict) -> Plan:
         live_by_code = functions_with_code([old for old, _, _ in pairs])
         for old, new, nested_qualname in pairs:
             closures = live_by_code.get(id(old), [])
-            fits = [f for f in closures if f.__code__.co_freevars == new.co_freevars]
-            for function in fits:
-                plan.snapshot.remember(function)
-                plan.ops.append((SET, function, "__code__", new))
+            fits = []
+            for function in closures:
+                code: Optional[CodeType] = new
+                if function.__code__.co_freevars != new.co_freevars:
+                    # The live cells may still hold all the new body needs.
+                    cells = trampolines.cells_for(function, new, None)
+                    code = trampolines.make(function, new, cells) if cells is not None else None
+                if code is not None:
+                    fits.append(function)
+                    plan.snapshot.remember(function)
+                    plan.ops.append((SET, function, "__code__", code))
             result = outcome(nested_qualname, R.PATCHED, R.CODE_REPLACED, "", None, len(fits))
             if len(fits) < len(closures):
                 result.update(

@@ -243,6 +243,24 @@ CASES = {
         [("made_before(1)", 2, 2), ("make(1)(1)", 2, 11)],
         {"make.<locals>.add": "refused"},
     ),
+    "a_closure_whose_new_body_needs_fewer_cells_runs_through_a_trampoline": (
+        """
+        def make(n, m):
+            def add(x):
+                return x + n + m
+            return add
+        made_before = make(1, 10)
+        """,
+        """
+        def make(n, m):
+            def add(x):
+                return x + m
+            return add
+        made_before = make(1, 10)
+        """,
+        [("made_before(1)", 12, 11), ("make(1, 10)(1)", 12, 11)],
+        {"make.<locals>.add": "patched"},
+    ),
     "defaults_and_keyword_only_defaults": (
         """
         def f(a, b=1, *, c=2):
