@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the agent's pytest suite under every CPython 3.9-3.13 found (pyenv or PATH), each in its
-# own virtualenv with the one abi3 wheel from dist/. Fails when 3.11 is missing.
+# own virtualenv with the one abi3 wheel from dist/, then the whole-file saves through
+# splice-lsp (tests/whole_file.rs) against programs on that Python. Fails when 3.11 is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 wheel=$(ls dist/splice-*.whl | head -n 1)
@@ -28,7 +29,8 @@ for minor in 9 10 11 12 13; do
   "$venv/bin/python" -m pip install -q "pytest>=7" "gevent>=24"
   "$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$wheel"
   echo "== CPython 3.$minor ($interpreter)"
-  if ! "$venv/bin/python" -m pytest -q python/tests "$@"; then
+  if ! "$venv/bin/python" -m pytest -q python/tests "$@" ||
+    ! SPLICE_TEST_PYTHON="$PWD/$venv/bin/python" cargo test -q -p splice-lsp --test whole_file; then
     failed+=("3.$minor")
   fi
 done
