@@ -123,6 +123,14 @@ fn every_statement_of_a_save_reaches_the_program_or_says_why() {
             reasons: &["attribute-set"],
         },
         Case {
+            name: "a dataclass field added mid-class takes its place in the field order",
+            before: "from dataclasses import dataclass\n\n@dataclass\nclass P:\n    x: int = 1\n    z: int = 3\n",
+            after: "from dataclasses import dataclass\n\n@dataclass\nclass P:\n    x: int = 1\n    y: int = 2\n    z: int = 3\n",
+            probe: "repr(P(7, 8))",
+            expected: json!("P(x=7, y=8, z=3)"),
+            reasons: &["attribute-set"],
+        },
+        Case {
             name: "enum members are refused",
             before: "import enum\n\nclass E(enum.Enum):\n    A = 1\n",
             after: "import enum\n\nclass E(enum.Enum):\n    A = 2\n",

@@ -53,8 +53,10 @@ def handle(method: str, params_json: str, source: Optional[str] = None) -> str:
 class Context:
     """One patch request against one file, known by its resolved path `key`."""
 
-    def __init__(self, key: str, modules: List[ModuleType]) -> None:
+    def __init__(self, key: str, modules: List[ModuleType], source: Optional[str] = None) -> None:
         self.key = key
+        # The whole file as saved, when the request carries it.
+        self.source = source
         self.modules = modules
         self.filenames = tuple(sorted({m.__file__ for m in modules}))
         self.filename = modules[0].__file__
@@ -100,7 +102,7 @@ class Engine:
                 "modules": [],
                 "definitions": [outcome(p["qualname"], R.NOT_LOADED, R.FILE_NOT_LOADED, message) for p in parts],
             }
-        ctx = Context(key, modules)
+        ctx = Context(key, modules, source)
         order = sorted(range(len(parts)), key=lambda i: _stage(parts[i]))
         results: List[Optional[dict]] = [None] * len(parts)
         plans: Dict[int, Plan] = {}

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Set
 from . import _agent
 from . import reasons as R
 from .outcomes import outcome, statement_span, syntax_error_span
-from .scopes import assigned_names, defines, is_entry_point, only_statement, resolve_container
+from .scopes import assigned_names, defines, find_node, is_entry_point, only_statement, resolve_container
 
 SET = 0
 
@@ -177,7 +177,7 @@ def run_class_statement(ctx, part: dict) -> dict:
             if set_name is not None:
                 set_name(value, cls, name)
     if fields:
-        error = _regenerate_dataclass(cls, fields, namespace)
+        error = _regenerate_dataclass(cls, fields, namespace, _field_order(ctx, scope))
         if error is not None:
             return outcome(qualname, R.REFUSED, R.DATACLASS_FIELD, error, span)
         message = f"dataclass {cls.__name__} regenerated with {', '.join(fields)}"
@@ -194,9 +194,25 @@ def _dataclass_fields(cls: type, node: ast.stmt) -> List[str]:
     return [node.target.id] if isinstance(node.target, ast.Name) else []
 
 
-def _regenerate_dataclass(cls: type, changed: List[str], namespace: Dict[str, Any]) -> Optional[str]:
+def _field_order(ctx, scope: List[str]) -> List[str]:
+    """The annotated names of the class body at `scope`, in the order of the file as saved."""
+    if not ctx.source:
+        return []
+    try:
+        node, _ = find_node(ast.parse(ctx.source), scope)
+    except SyntaxError:
+        return []
+    if not isinstance(node, ast.ClassDef):
+        return []
+    return [s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+
+
+def _regenerate_dataclass(
+    cls: type, changed: List[str], namespace: Dict[str, Any], order: Optional[List[str]] = None
+) -> Optional[str]:
     """Makes the dataclass machinery run again over the live class (same identity, so existing
-    instances keep their type); None when done, else why not."""
+    instances keep their type); None when done, else why not. Fields follow `order` (the
+    file's), a field new to the class included."""
     import dataclasses
 
     params = vars(cls).get("__dataclass_params__")
@@ -205,6 +221,9 @@ def _regenerate_dataclass(cls: type, changed: List[str], namespace: Dict[str, An
     annotations = dict(vars(cls).get("__annotations__", {}))
     for name in changed:
         annotations[name] = namespace.get("__annotations__", {}).get(name, annotations.get(name))
+    if order:
+        rank = {name: i for i, name in enumerate(order)}
+        annotations = dict(sorted(annotations.items(), key=lambda item: rank.get(item[0], len(rank))))
     generated = [
         name
         for name, value in vars(cls).items()
