@@ -7,36 +7,60 @@ the engine commits them all at once."""
 from __future__ import annotations
 
 import ast
-import gc
 import sys
 from types import CodeType, FunctionType
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Union
 
 from . import feedback, trampolines
 from . import reasons as R
-from .codeobjects import changed_pairs, find_path, kind, replace_path, same_code, shift_lines
-from .locate import functions_with_code
+from .closures import closure_change, patch_closures, root_codes, still_running
+from .codeobjects import find_path, kind, replace_path, same_code, shift_lines
+from .decorators import redecorate, signature_ops
+from .live import ROLE_TEXT, compatible_roles, decorator_role, live_roots, unwrap
 from .outcomes import name_span, outcome, syntax_error_span
 from .plan import CALL, DELETE, SET, Plan, Snapshot
-from .scopes import FUNCTIONS, find_node, first_line, in_block, resolve_container
+from .scopes import find_node, first_line, in_block, resolve_container
 from .wrapping import wrap
 
 REPORTING = sys.version_info >= (3, 11)
-_ANNOTATIONS_FLAG = 0x1000000  # __future__.annotations.compiler_flag
-# Implicitly class or static methods: their bodies patch like any method's.
-_IMPLICIT = {"__init_subclass__": "classmethod", "__class_getitem__": "classmethod", "__new__": "staticmethod"}
 
 
 def parse(ctx, source: str):
     return compile(source, ctx.filename, "exec", ctx.flags | ast.PyCF_ONLY_AST, dont_inherit=True)
 
 
-def prepare(engine, ctx, part: dict) -> Plan:
-    """The plan for one definition part (new or changed)."""
-    qualname, source = part["qualname"], part["source"]
+class Sent:
+    """A definition part as sent, compiled, and where it sits: `root` is the definition not
+    nested in a function (a module function, a method), `inner` the path below it."""
+
+    def __init__(self, ctx, part: dict, tree, wrapped_code: CodeType, node, holder, new_code: CodeType) -> None:
+        self.qualname: str = part["qualname"]
+        self.source: str = part["source"]
+        self.tree, self.wrapped_code, self.node, self.holder, self.new_code = (
+            tree,
+            wrapped_code,
+            node,
+            holder,
+            new_code,
+        )
+        parts = self.qualname.split(".")
+        self.span = name_span(self.source, node)
+        self.previous = _previous_node(ctx, part, parts)
+        self.at_line = first_line(self.previous) if self.previous is not None else part.get("previous_line")
+        self.root_parts = parts[: parts.index("<locals>")] if "<locals>" in parts else parts
+        self.root_qualname = ".".join(self.root_parts)
+        self.inner = [p for p in parts if p != "<locals>"][len(self.root_parts) :]
+        self.container_parts, self.name = self.root_parts[:-1], self.root_parts[-1]
+
+    def outcome(self, status: str, reason: str, message: str) -> Plan:
+        return Plan(outcome(self.qualname, status, reason, message, self.span))
+
+
+def _compile(ctx, part: dict) -> Union[Sent, Plan]:
+    qualname = part["qualname"]
     parts = qualname.split(".")
     try:
-        tree = parse(ctx, source)
+        tree = parse(ctx, part["source"])
         # What gets installed reports the exceptions it raises (see wrapping.py), where a
         # `try` costs nothing until something raises: CPython 3.11 and later.
         if REPORTING:
@@ -47,225 +71,172 @@ def prepare(engine, ctx, part: dict) -> Plan:
     except (ValueError, TypeError) as err:
         return Plan(outcome(qualname, R.ERROR, R.COMPILE_ERROR, f"cannot compile: {err}"))
     node, holder = find_node(tree, parts)
-    code_path = [p for p in parts if p != "<locals>"]
-    new_code = find_path(wrapped_code, code_path) if node is not None else None
+    new_code = find_path(wrapped_code, [p for p in parts if p != "<locals>"]) if node is not None else None
     if node is None or new_code is None:
         return Plan(outcome(qualname, R.ERROR, R.INTERNAL, f"the source sent for {qualname} does not define it"))
-    span = name_span(source, node)
-    previous = _previous_node(ctx, part, parts)
+    return Sent(ctx, part, tree, wrapped_code, node, holder, new_code)
 
-    root_parts = parts[: parts.index("<locals>")] if "<locals>" in parts else parts
-    root_qualname = ".".join(root_parts)
-    inner_path = code_path[len(root_parts) :]
-    container_parts, name = root_parts[:-1], root_parts[-1]
 
+def prepare(engine, ctx, part: dict) -> Plan:
+    """The plan for one definition part (new or changed)."""
+    sent = _compile(ctx, part)
+    if isinstance(sent, Plan):
+        return sent
+    parts = sent.qualname.split(".")
     for i in range(1, len(parts)):
         ancestor = ".".join(parts[:i])
         if ancestor in ctx.added:
-            return Plan(outcome(qualname, R.ADDED, R.CREATED, f"created with {ancestor}", span))
-    if qualname in ctx.nested_results:
-        return Plan(dict(ctx.nested_results[qualname], span=span))
+            return sent.outcome(R.ADDED, R.CREATED, f"created with {ancestor}")
+    if sent.qualname in ctx.nested_results:
+        return Plan(dict(ctx.nested_results[sent.qualname], span=sent.span))
 
-    role = decorator_role(node, name) if not inner_path else "function"
-    at_line = first_line(previous) if previous is not None else part.get("previous_line")
-    roots, caches, live_role, raw = live_roots(ctx, container_parts, name, root_qualname, role, at_line)
-
-    if isinstance(node, ast.ClassDef):
-        return _class_plan(engine, ctx, part, node, previous, live_role, wrapped_code, tree, span, holder)
-    decorators_changed = previous is not None and _dump(previous.decorator_list) != _dump(node.decorator_list)
-    if not roots and at_line is not None and live_role is not None and _namesakes(ctx, root_qualname):
-        return Plan(
-            outcome(
-                qualname,
-                R.REFUSED,
-                R.AMBIGUOUS,
-                f"the program holds functions named {name} but none defined at line {at_line}; "
-                "restart to take this edit",
-                span,
-            )
+    role = decorator_role(sent.node, sent.name) if not sent.inner else "function"
+    roots, caches, live_role, raw = live_roots(
+        ctx, sent.container_parts, sent.name, sent.root_qualname, role, sent.at_line
+    )
+    if isinstance(sent.node, ast.ClassDef):
+        return _class_plan(ctx, sent, live_role)
+    if not roots and sent.at_line is not None and live_role is not None and _namesakes(ctx, sent.root_qualname):
+        return sent.outcome(
+            R.REFUSED,
+            R.AMBIGUOUS,
+            f"the program holds functions named {sent.name} but none defined at line {sent.at_line}; "
+            "restart to take this edit",
         )
-    if not decorators_changed and not _compatible_roles(live_role, role):
-        if {live_role, role} <= {"function", "classmethod", "staticmethod"} and not inner_path:
-            decorators_changed = True
-        else:
-            return Plan(
-                outcome(
-                    qualname,
-                    R.REFUSED,
-                    R.PROPERTY_CHANGED,
-                    f"{qualname} was {_ROLE_TEXT[live_role]} and is now {_ROLE_TEXT[role]}: the class "
-                    "attribute cannot change kind in place; restart the program to take this edit",
-                    span,
-                )
-            )
-    if not roots and live_role == "property":
-        return Plan(
-            outcome(
-                qualname,
+    previous = sent.previous
+    decorators_changed = previous is not None and _dump(previous.decorator_list) != _dump(sent.node.decorator_list)
+    if not decorators_changed and not compatible_roles(live_role, role):
+        if not ({live_role, role} <= {"function", "classmethod", "staticmethod"} and not sent.inner):
+            return sent.outcome(
                 R.REFUSED,
                 R.PROPERTY_CHANGED,
-                f"{qualname} adds an accessor to a live property, which cannot change in place; "
-                "restart the program to take this edit",
-                span,
+                f"{sent.qualname} was {ROLE_TEXT[live_role]} and is now {ROLE_TEXT[role]}: the class "
+                "attribute cannot change kind in place; restart the program to take this edit",
             )
-        )
+        decorators_changed = True  # rebinding the attribute is decorating anew
     if not roots:
-        if inner_path:
-            return Plan(
-                outcome(
-                    qualname,
-                    R.ERROR,
-                    R.CONTAINER_MISSING,
-                    f"{root_qualname} is not loaded in the running program",
-                    span,
-                )
-            )
-        if in_block(holder, node):
-            return _never_defined(qualname, name, span)
-        return prepare_added(ctx, qualname, container_parts, name, wrapped_code, tree, source, span)
+        return _no_live_function(ctx, sent, live_role)
+    plan = _code_plan(engine, ctx, sent, roots, caches, decorators_changed)
+    if decorators_changed and not sent.inner and plan.result["status"] == R.PATCHED:
+        registered = previous is not None and bool(previous.decorator_list) and raw is roots[0]
+        error = redecorate(ctx, plan, sent.node, roots[0], sent.container_parts, sent.name, raw, sent.span, registered)
+        if error is not None:
+            return error
+    return plan
 
+
+def _no_live_function(ctx, sent: Sent, live_role: Optional[str]) -> Plan:
+    """A definition the program holds no function of: created, or why not."""
+    if live_role == "property":
+        return sent.outcome(
+            R.REFUSED,
+            R.PROPERTY_CHANGED,
+            f"{sent.qualname} adds an accessor to a live property, which cannot change in place; "
+            "restart the program to take this edit",
+        )
+    if sent.inner:
+        return sent.outcome(R.ERROR, R.CONTAINER_MISSING, f"{sent.root_qualname} is not loaded in the running program")
+    if in_block(sent.holder, sent.node):
+        return _never_defined(sent.qualname, sent.name, sent.span)
+    return prepare_added(
+        ctx, sent.qualname, sent.container_parts, sent.name, sent.wrapped_code, sent.tree, sent.source, sent.span
+    )
+
+
+def _code_plan(engine, ctx, sent: Sent, roots: List[FunctionType], caches, decorators_changed: bool) -> Plan:
+    """New code for live functions: the root's own and the closures of its nested functions."""
+    qualname, new_code, inner = sent.qualname, sent.new_code, sent.inner
     # What the live function runs: through a trampoline, the function that calls.
     old_root = trampolines.running(roots[0])[0]
-    if inner_path:
-        old_code = find_path(old_root, inner_path)
+    if inner:
+        old_code = find_path(old_root, inner)
         if old_code is None:
-            return Plan(
-                outcome(
-                    qualname,
-                    R.ERROR,
-                    R.CONTAINER_MISSING,
-                    f"{qualname} is new inside {root_qualname}: patch {root_qualname} to create it",
-                    span,
-                )
+            return sent.outcome(
+                R.ERROR,
+                R.CONTAINER_MISSING,
+                f"{qualname} is new inside {sent.root_qualname}: patch {sent.root_qualname} to create it",
             )
         if old_code.co_freevars == new_code.co_freevars:
-            new_root = replace_path(old_root, inner_path, new_code)
+            new_root = replace_path(old_root, inner, new_code)
         else:
             # The enclosing function must now provide other cells: take it whole, as sent.
-            new_root = find_path(wrapped_code, root_parts)
+            new_root = find_path(sent.wrapped_code, sent.root_parts)
     else:
         old_code, new_root = old_root, new_code
-
     if kind(old_code) != kind(new_code):
-        return Plan(
-            outcome(
-                qualname,
-                R.REFUSED,
-                R.KIND_CHANGED,
-                f"{qualname} was {kind(old_code)} and is now {kind(new_code)}: callers already "
-                "treat its results the old way; restart the program to take this edit",
-                span,
-            )
+        return sent.outcome(
+            R.REFUSED,
+            R.KIND_CHANGED,
+            f"{qualname} was {kind(old_code)} and is now {kind(new_code)}: callers already "
+            "treat its results the old way; restart the program to take this edit",
         )
-    # A function's closure cannot be replaced in place: a new body that needs other cells
-    # runs behind a trampoline, when the live cells (or a fresh `__class__`) provide them.
-    trampolined: Dict[int, CodeType] = {}
-    if any(f.__code__.co_freevars != new_root.co_freevars for f in roots):
-        cls = resolve_container(ctx.modules[0], container_parts) if container_parts else None
-        for function in (f for f in roots if f.__code__.co_freevars != new_root.co_freevars):
-            cells = trampolines.cells_for(function, new_root, cls)
-            code = trampolines.make(function, new_root, cells) if cells is not None else None
-            if code is None:
-                return Plan(
-                    outcome(
-                        qualname,
-                        R.REFUSED,
-                        R.CLOSURE_CHANGED,
-                        f"{qualname} {_closure_change(old_root, new_code)}: a function's closure "
-                        "cannot change in place; restart the program to take this edit",
-                        span,
-                    )
-                )
-            trampolined[id(function)] = code
+    cls = resolve_container(ctx.modules[0], sent.container_parts) if sent.container_parts else None
+    codes = root_codes(roots, new_root, cls)
+    if codes is None:
+        return sent.outcome(
+            R.REFUSED,
+            R.CLOSURE_CHANGED,
+            f"{qualname} {closure_change(old_root, new_code)}: a function's closure "
+            "cannot change in place; restart the program to take this edit",
+        )
 
-    plan = Plan(outcome(qualname, R.PATCHED, R.CODE_REPLACED, "", span), snapshot=Snapshot())
+    plan = sent.outcome(R.PATCHED, R.CODE_REPLACED, "")
+    plan.snapshot = Snapshot()
     extra_ops: List[tuple] = []
-    if not inner_path:
+    if not inner:
         try:
-            extra_ops += signature_ops(engine, ctx, qualname, node, previous, new_code, roots, container_parts)
-        except Exception as err:
-            return Plan(
-                outcome(
-                    qualname,
-                    R.ERROR,
-                    R.DEFAULTS_RAISED,
-                    f"evaluating the defaults of {qualname} raised {type(err).__name__}: {err}",
-                    span,
-                )
+            extra_ops += signature_ops(
+                engine, ctx, qualname, sent.node, sent.previous, new_code, roots, sent.container_parts
             )
-
-    same_as: List[CodeType] = []
-    if previous is None:
-        # Nothing known of the text the program took: compare code. Code never patched runs
-        # unwrapped: compare it with what the same text compiles to.
-        if feedback.is_installed(old_code):
-            same_as = [new_code]
-        else:
-            plain = compile(source, ctx.filename, "exec", ctx.flags, dont_inherit=True)
-            same_as = [new_code, find_path(plain, code_path) or new_code]
-        if not extra_ops and not decorators_changed and any(same_code(old_code, c, lines=True) for c in same_as):
-            return Plan(outcome(qualname, R.UNCHANGED, R.SAME_CODE, "", span))
+        except Exception as err:
+            return sent.outcome(
+                R.ERROR,
+                R.DEFAULTS_RAISED,
+                f"evaluating the defaults of {qualname} raised {type(err).__name__}: {err}",
+            )
+    same_as = _same_as(ctx, sent, old_code)
+    unchanged = any(same_code(old_code, c, lines=True) for c in same_as)
+    if unchanged and not extra_ops and not decorators_changed:
+        return sent.outcome(R.UNCHANGED, R.SAME_CODE, "")
 
     for function in roots:
         if not same_code(function.__code__, new_root, lines=True):
             plan.snapshot.remember(function)
-            plan.ops.append((SET, function, "__code__", trampolined.get(id(function), new_root)))
+            plan.ops.append((SET, function, "__code__", codes[id(function)]))
             plan.touched.append(function)
-    if trampolined:
+    if any(code is not new_root for code in codes.values()):
         plan.result["message"] = (
-            f"the new body {_closure_change(roots[0].__code__, new_code)}: it runs through a trampoline "
+            f"the new body {closure_change(roots[0].__code__, new_code)}: it runs through a trampoline "
             "with the cells it needs"
         )
-    self_result = plan.result
-    pairs = changed_pairs(old_root, new_root, root_qualname)
-    if pairs:
-        live_by_code = functions_with_code([old for old, _, _ in pairs])
-        for old, new, nested_qualname in pairs:
-            closures = live_by_code.get(id(old), [])
-            fits = []
-            for function in closures:
-                code: Optional[CodeType] = new
-                if function.__code__.co_freevars != new.co_freevars:
-                    # The live cells may still hold all the new body needs.
-                    cells = trampolines.cells_for(function, new, None)
-                    code = trampolines.make(function, new, cells) if cells is not None else None
-                if code is not None:
-                    fits.append(function)
-                    plan.snapshot.remember(function)
-                    plan.ops.append((SET, function, "__code__", code))
-            result = outcome(nested_qualname, R.PATCHED, R.CODE_REPLACED, "", None, len(fits))
-            if len(fits) < len(closures):
-                result.update(
-                    status=R.REFUSED,
-                    reason=R.CLOSURE_CHANGED,
-                    message=_stale_closures(nested_qualname, old, new, len(closures) - len(fits), root_qualname),
-                )
-            elif not closures:
-                result["message"] = f"no live closures; calls of {root_qualname}() from now on create the new body"
-            ctx.nested_results[nested_qualname] = result
-        if inner_path:
-            self_result = ctx.nested_results.get(qualname, self_result)
+    pairs = patch_closures(plan, ctx.nested_results, old_root, new_root, sent.root_qualname)
     plan.ops.extend(extra_ops)
     plan.ops.extend((CALL, cache.cache_clear, None, None) for cache in caches)
-    if decorators_changed and not inner_path:
-        registered = previous is not None and bool(previous.decorator_list) and raw is roots[0]
-        error = _redecorate(ctx, plan, node, roots[0], container_parts, name, raw, span, registered)
-        if error is not None:
-            return error
-
-    if self_result is not plan.result:
-        plan.result.update(self_result, span=span)
-    elif previous is None and any(same_code(old_code, c) for c in same_as):
+    if inner and qualname in ctx.nested_results:
+        plan.result.update(ctx.nested_results[qualname], span=sent.span)
+    elif any(same_code(old_code, c) for c in same_as):
         plan.result.update(
             reason=R.LINES_MOVED, message=f"moved to line {new_code.co_firstlineno}; line numbers updated"
         )
-    if not inner_path:
+    if not inner:
         plan.result["live_functions"] = len(roots)
     # Unwrapped, the root compiles from the text sent only when all of it was installed.
-    unwrapped = None if inner_path else feedback.Unwrapped(source, ctx.filename, ctx.flags, root_parts)
-    plan.installed.append((new_root, root_qualname, unwrapped))
-    plan.result["still_running"] = still_running(old_root, root_qualname, pairs)
+    unwrapped = None if inner else feedback.Unwrapped(sent.source, ctx.filename, ctx.flags, sent.root_parts)
+    plan.installed.append((new_root, sent.root_qualname, unwrapped))
+    plan.result["still_running"] = still_running(old_root, sent.root_qualname, pairs)
     return plan
+
+
+def _same_as(ctx, sent: Sent, old_code: CodeType) -> List[CodeType]:
+    """Without the text the program took, what the live code is compared with: the new code,
+    and for code never patched (which runs unwrapped) what the same text compiles to plainly."""
+    if sent.previous is not None:
+        return []
+    if feedback.is_installed(old_code):
+        return [sent.new_code]
+    plain = compile(sent.source, ctx.filename, "exec", ctx.flags, dont_inherit=True)
+    path = sent.root_parts + sent.inner
+    return [sent.new_code, find_path(plain, path) or sent.new_code]
 
 
 def _previous_node(ctx, part: dict, parts: List[str]):
@@ -290,29 +261,27 @@ def _namesakes(ctx, qualname: str) -> bool:
 # -- classes -----------------------------------------------------------------------------------
 
 
-def _class_plan(engine, ctx, part, node, previous, live_role, wrapped_code, tree, span, holder) -> Plan:
-    qualname = part["qualname"]
-    parts = qualname.split(".")
+def _class_plan(ctx, sent: Sent, live_role: Optional[str]) -> Plan:
+    node, previous = sent.node, sent.previous
     if live_role == "class":
         if previous is None:
-            return Plan(outcome(qualname, R.UNCHANGED, R.SAME_CODE, "", span))
+            return sent.outcome(R.UNCHANGED, R.SAME_CODE, "")
         header = [(_dump(n.bases), _dump(n.keywords), _dump(n.decorator_list)) for n in (previous, node)]
         if header[0] != header[1]:
             what = [w for w, a, b in zip(("bases", "keywords (metaclass)", "decorators"), *header) if a != b]
-            return Plan(
-                outcome(
-                    qualname,
-                    R.REFUSED,
-                    R.CLASS_HEADER_CHANGED,
-                    f"the {' and '.join(what)} of class {node.name} changed: a live class keeps its "
-                    "header; restart the program to take this edit",
-                    span,
-                )
+            return sent.outcome(
+                R.REFUSED,
+                R.CLASS_HEADER_CHANGED,
+                f"the {' and '.join(what)} of class {node.name} changed: a live class keeps its "
+                "header; restart the program to take this edit",
             )
-        return Plan(outcome(qualname, R.UNCHANGED, R.SAME_CODE, "", span))
-    if in_block(holder, node):
-        return _never_defined(qualname, node.name, span)
-    return prepare_added(ctx, qualname, parts[:-1], parts[-1], wrapped_code, tree, part["source"], span)
+        return sent.outcome(R.UNCHANGED, R.SAME_CODE, "")
+    if in_block(sent.holder, node):
+        return _never_defined(sent.qualname, node.name, sent.span)
+    parts = sent.qualname.split(".")
+    return prepare_added(
+        ctx, sent.qualname, parts[:-1], parts[-1], sent.wrapped_code, sent.tree, sent.source, sent.span
+    )
 
 
 def _never_defined(qualname: str, name: str, span) -> Plan:
@@ -357,104 +326,6 @@ def prepare_added(ctx, qualname, container_parts, name, module_code, tree, sourc
         unwrapped = feedback.Unwrapped(source, ctx.filename, ctx.flags, container_parts + [name])
         plan.installed.append((namespace[name].__code__, qualname, unwrapped))
     return plan
-
-
-# -- decorators, defaults, closures -----------------------------------------------------------
-
-
-def _redecorate(
-    ctx, plan: Plan, node, function: FunctionType, container_parts, name, raw, span, registered: bool
-) -> Optional[Plan]:
-    """Applies the new decorators to the undecorated function (which keeps its identity and gets
-    the new code) and rebinds the result where the definition was bound. None when done.
-    `registered`: the previous decorators returned the function itself, so they registered it
-    somewhere (a route, a handler table) that nothing can take back."""
-    module = ctx.modules[0]
-    container = resolve_container(module, container_parts)
-    local_names = dict(vars(container)) if container_parts and container is not None else None
-    try:
-        value: Any = function
-        for decorator in reversed(node.decorator_list):
-            expr = compile(ast.Expression(decorator), ctx.filename, "eval", ctx.flags, dont_inherit=True)
-            value = eval(expr, vars(module), local_names)(value)
-    except Exception as err:
-        at = node.decorator_list[0] if node.decorator_list else node
-        message = f"applying the decorators raised {type(err).__name__}: {err}"
-        where = {"line": at.lineno, "column": at.col_offset, "end_line": at.lineno, "end_column": span["end_column"]}
-        return Plan(outcome(plan.result["qualname"], R.ERROR, R.DECORATOR_RAISED, message, where))
-    if container is None:
-        qualname = plan.result["qualname"]
-        return Plan(outcome(qualname, R.ERROR, R.CONTAINER_MISSING, "the class is not in the program", span))
-    plan.ops.append((SET, container, name, value))
-    if plan.snapshot is not None:
-        plan.snapshot.rebound = (container, name, raw)
-    old = raw
-    references = 0
-    if old is not None and old is not function:
-        references = sum(1 for r in gc.get_referrers(old) if r is not vars(container)) - 1
-    note = f"decorated anew and rebound as {'.'.join(container_parts + [name])}"
-    if registered:
-        note += "; what its previous decorators registered stays registered until the program restarts"
-    if references > 0:
-        holders = "1 other reference still holds" if references == 1 else f"{references} other references still hold"
-        note += f"; {holders} the old decorated object"
-    plan.result.update(reason=R.REDECORATED, message=note)
-    return None
-
-
-def signature_ops(engine, ctx, qualname, node, previous, new_code, roots, container_parts) -> List[tuple]:
-    """Operations updating docstring, defaults and annotations. Expressions are evaluated only
-    when their own text changed: they may build fresh objects (a cache dict, a `Depends()`)."""
-    ops: List[tuple] = []
-    if not isinstance(node, FUNCTIONS):
-        return ops
-    doc = new_code.co_consts[0] if ast.get_docstring(node, clean=False) is not None else None
-    for function in roots:
-        if function.__doc__ != doc:
-            ops.append((SET, function, "__doc__", doc))
-    fingerprint = ast.dump(node.args) + "->" + (ast.dump(node.returns) if node.returns else "")
-    if previous is not None:
-        old = ast.dump(previous.args) + "->" + (ast.dump(previous.returns) if previous.returns else "")
-        if old == fingerprint:
-            return ops
-    elif engine.fingerprints.get((ctx.key, qualname)) == fingerprint:
-        return ops
-    engine.fingerprints[(ctx.key, qualname)] = fingerprint
-    module_globals = roots[0].__globals__
-    container = resolve_container(ctx.modules[0], container_parts)
-    local_names = dict(vars(container)) if container_parts and container is not None else None
-
-    def evaluate(expr: ast.expr) -> Any:
-        code = compile(ast.Expression(expr), ctx.filename, "eval", ctx.flags, dont_inherit=True)
-        return eval(code, module_globals, local_names)
-
-    args = node.args
-    defaults = tuple(evaluate(e) for e in args.defaults) or None
-    kwdefaults = {a.arg: evaluate(d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None} or None
-    annotations = _annotations(ctx, node, evaluate)
-    for function in roots:
-        if not _same_values(function.__defaults__, defaults):
-            ops.append((SET, function, "__defaults__", defaults))
-        if not _same_values(function.__kwdefaults__, kwdefaults):
-            ops.append((SET, function, "__kwdefaults__", kwdefaults))
-        if annotations is not None and not _same_values(function.__annotations__, annotations):
-            ops.append((SET, function, "__annotations__", annotations))
-    return ops
-
-
-def _annotations(ctx, node, evaluate) -> Optional[dict]:
-    args = node.args
-    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-    every += [a for a in (args.vararg, args.kwarg) if a is not None]
-    exprs = [(a.arg, a.annotation) for a in every if a.annotation is not None]
-    if node.returns is not None:
-        exprs.append(("return", node.returns))
-    try:
-        if ctx.flags & _ANNOTATIONS_FLAG:
-            return {name: ast.unparse(expr) for name, expr in exprs}
-        return {name: evaluate(expr) for name, expr in exprs}
-    except Exception:
-        return None  # annotations that fail to evaluate are left as they were
 
 
 # -- moved and removed -------------------------------------------------------------------------
@@ -516,177 +387,3 @@ def remove(ctx, part: dict) -> Plan:
     where = f"class {'.'.join(parts[:-1])}" if parts[:-1] else f"module {ctx.modules[0].__name__}"
     result = outcome(qualname, R.PATCHED, R.DELETED, f"deleted from {where}")
     return Plan(result, [(DELETE, container, name, None)], snapshot)
-
-
-# -- live objects ------------------------------------------------------------------------------
-
-
-def live_roots(ctx, container_parts: List[str], name: str, qualname: str, role: str, at_line: Optional[int]):
-    """Live functions of a definition that is not nested in a function, with the caches
-    wrapped around them, the kind of class attribute they are found as and that attribute.
-    With `at_line`, only functions defined at that line: namesakes are other definitions."""
-    found: Dict[int, FunctionType] = {}
-    caches: List[Any] = []
-    live_role = None
-    raw = None
-    for module in ctx.modules:
-        container = resolve_container(module, container_parts)
-        if container is None or name not in vars(container):
-            continue
-        raw = vars(container)[name]
-        live_role = role_of(raw)
-        function, wrappers = unwrap(raw, role, name, ctx.filenames)
-        if function is not None and at_line is not None and function.__code__.co_firstlineno != at_line:
-            function = None
-        if function is not None:
-            caches.extend(w for w in wrappers if callable(getattr(w, "cache_clear", None)))
-            found[id(function)] = function
-    # A property's accessors share one qualified name: only the attribute tells them apart.
-    if not role.startswith("property-"):
-        for function in ctx.index.functions(qualname):
-            if function.__code__.co_filename not in ctx.filenames:
-                continue
-            if at_line is not None and function.__code__.co_firstlineno != at_line:
-                continue
-            found.setdefault(id(function), function)
-    # The function reached through the module comes first: its code is the reference.
-    return list(found.values()), caches, live_role, raw
-
-
-_ROLE_TEXT = {
-    "function": "a plain function",
-    "classmethod": "a classmethod",
-    "staticmethod": "a staticmethod",
-    "property-get": "a property getter",
-    "property-set": "a property setter",
-    "property-del": "a property deleter",
-    "wrapped": "a wrapped function",
-    "property": "a property",
-}
-
-
-def decorator_role(node, name: str = "") -> str:
-    """What the definition's decorators make of it, as far as patching in place cares."""
-    for decorator in getattr(node, "decorator_list", []):
-        if isinstance(decorator, ast.Name) and decorator.id in ("classmethod", "staticmethod"):
-            return decorator.id
-        if isinstance(decorator, ast.Name) and decorator.id == "property":
-            return "property-get"
-        if isinstance(decorator, ast.Attribute) and decorator.attr in ("getter", "setter", "deleter"):
-            return {"getter": "property-get", "setter": "property-set", "deleter": "property-del"}[decorator.attr]
-    return _IMPLICIT.get(name, "function")
-
-
-def role_of(raw: Any) -> Optional[str]:
-    if isinstance(raw, classmethod):
-        return "classmethod"
-    if isinstance(raw, staticmethod):
-        return "staticmethod"
-    if isinstance(raw, property):
-        return "property"
-    if isinstance(raw, type):
-        return "class"
-    if isinstance(raw, FunctionType):
-        return "function"
-    return "wrapped"
-
-
-def _compatible_roles(live_role: Optional[str], role: str) -> bool:
-    if live_role in (None, "wrapped", "class"):
-        return True
-    if live_role == "property":
-        return role.startswith("property-")
-    return live_role == role
-
-
-def unwrap(raw: Any, role: str, name: str, filenames: Tuple[str, ...]):
-    """The function object of the definition behind a class or module attribute, and the
-    wrappers passed on the way (for their caches)."""
-    wrappers: List[Any] = []
-    if isinstance(raw, (classmethod, staticmethod)):
-        raw = raw.__func__
-    elif isinstance(raw, property):
-        raw = {"property-set": raw.fset, "property-del": raw.fdel}.get(role, raw.fget)
-    obj = raw
-    for _ in range(32):
-        if type(obj) is FunctionType and obj.__code__.co_filename in filenames and obj.__code__.co_name == name:
-            return obj, wrappers
-        wrappers.append(obj)
-        try:
-            obj = obj.__wrapped__
-        except Exception:
-            break
-        if isinstance(obj, (classmethod, staticmethod)):
-            obj = obj.__func__
-    return None, wrappers
-
-
-def still_running(old_root: CodeType, root_qualname: str, pairs) -> List[str]:
-    """Where the old body keeps running after the patch: frames on threads' stacks, and
-    suspended generators and coroutines made before it."""
-    olds = {id(old_root): root_qualname}
-    olds.update((id(old), qualname) for old, _, qualname in pairs)
-    notes = []
-    threading = sys.modules.get("threading")
-    names = {t.ident: t.name for t in threading.enumerate()} if threading else {}
-    main = threading.main_thread().ident if threading else None
-    for ident, frame in sys._current_frames().items():
-        while frame is not None:
-            qualname = olds.get(id(frame.f_code))
-            if qualname is not None:
-                who = "the main thread" if ident == main else f"thread {names.get(ident, ident)}"
-                short = qualname.rsplit(".", 1)[-1]
-                notes.append(f"{who} is inside {short}(); it picks up the new body on its next call")
-                break
-            frame = frame.f_back
-    generating = [old for old in [old_root] + [pair[0] for pair in pairs] if kind(old) != "a plain function"]
-    if generating:
-        suspended = 0
-        for referrer in gc.get_referrers(*generating):
-            frame = getattr(referrer, "gi_frame", None) or getattr(referrer, "cr_frame", None)
-            frame = frame or getattr(referrer, "ag_frame", None)
-            if frame is not None and any(frame.f_code is code for code in generating):
-                suspended += 1
-        if suspended:
-            made = "generator or coroutine" if suspended == 1 else "generators or coroutines"
-            keep = "keeps" if suspended == 1 else "keep"
-            notes.append(
-                f"{suspended} suspended {made} made before this patch {keep} running the old body; "
-                "new ones get the new one"
-            )
-    return notes
-
-
-def _same_values(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    try:
-        return type(a) is type(b) and bool(a == b)
-    except Exception:
-        return False
-
-
-def _closure_change(old: CodeType, new: CodeType) -> str:
-    if "__class__" in new.co_freevars and "__class__" not in old.co_freevars:
-        return "now uses zero-argument super() or __class__"
-    if "__class__" in old.co_freevars and "__class__" not in new.co_freevars:
-        return "no longer uses zero-argument super() or __class__"
-    return f"changed its free variables from {old.co_freevars} to {new.co_freevars}"
-
-
-def _stale_closures(qualname: str, old: CodeType, new: CodeType, count: int, root: str) -> str:
-    added = [v for v in new.co_freevars if v not in old.co_freevars]
-    removed = [v for v in old.co_freevars if v not in new.co_freevars]
-    change = []
-    if added:
-        change.append("now uses " + ", ".join(added))
-    if removed:
-        change.append("no longer uses " + ", ".join(removed))
-    if not change:
-        change.append("uses them in another order")
-    closures = "closure made before this edit keeps" if count == 1 else "closures made before this edit keep"
-    return (
-        f"the free variables of {qualname} changed ({'; '.join(change)} from the enclosing "
-        f"function): {count} live {closures} the old body; calls of {root}() from now on get "
-        "the new one"
-    )
