@@ -67,6 +67,22 @@ fn every_statement_of_a_save_reaches_the_program_or_says_why() {
             reasons: &["deleted"],
         },
         Case {
+            name: "a method moved to its base class is found there",
+            before: "class B:\n    pass\n\nclass C(B):\n    def m(self):\n        return 'c'\n\nobj = C()\n",
+            after: "class B:\n    def m(self):\n        return 'b'\n\nclass C(B):\n    pass\n\nobj = C()\n",
+            probe: "[obj.m(), 'm' in vars(C)]",
+            expected: json!(["b", false]),
+            reasons: &["created", "deleted"],
+        },
+        Case {
+            name: "a class-level alias follows the method it names",
+            before: "class A:\n    def m(self):\n        return 1\n    alias = m\n",
+            after: "class A:\n    def m(self):\n        return 2\n    alias = m\n",
+            probe: "A().alias()",
+            expected: json!(2),
+            reasons: &["code-replaced"],
+        },
+        Case {
             name: "a changed decorator argument is applied again",
             before: "import functools\n\n@functools.lru_cache(maxsize=1)\ndef f():\n    return 1\n",
             after: "import functools\n\n@functools.lru_cache(maxsize=2)\ndef f():\n    return 1\n",
@@ -112,6 +128,14 @@ fn every_statement_of_a_save_reaches_the_program_or_says_why() {
             after: "\n\ndef f():\n    return f.__code__.co_firstlineno\n",
             probe: "f()",
             expected: json!(3),
+            reasons: &["lines-moved"],
+        },
+        Case {
+            name: "moving a function shifts the lines of closures made from it",
+            before: "def make():\n    def inner():\n        return inner.__code__.co_firstlineno\n    return inner\n\nmade = make()\n",
+            after: "\n\ndef make():\n    def inner():\n        return inner.__code__.co_firstlineno\n    return inner\n\nmade = make()\n",
+            probe: "made()",
+            expected: json!(4),
             reasons: &["lines-moved"],
         },
         Case {

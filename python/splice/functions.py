@@ -17,6 +17,7 @@ from .closures import closure_change, patch_closures, root_codes, still_running
 from .codeobjects import find_path, kind, replace_path, same_code, shift_lines
 from .decorators import redecorate, signature_ops
 from .live import ROLE_TEXT, compatible_roles, decorator_role, live_roots, unwrap
+from .locate import functions_with_code
 from .outcomes import name_span, outcome, syntax_error_span
 from .plan import CALL, DELETE, SET, Plan, Snapshot
 from .scopes import find_node, first_line, in_block, resolve_container
@@ -342,6 +343,7 @@ def move(ctx, part: dict) -> Plan:
     roots, _, _, _ = live_roots(ctx, parts[:-1], parts[-1], qualname, "any", old_line)
     message = f"moved to line {new_line}; line numbers updated"
     plan = Plan(outcome(qualname, R.PATCHED, R.LINES_MOVED, message), snapshot=Snapshot())
+    shifted_by_code: Dict[int, CodeType] = {}
     for function in roots:
         code = function.__code__
         shifted = shift_lines(code, new_line - old_line)
@@ -350,10 +352,34 @@ def move(ctx, part: dict) -> Plan:
         plan.touched.append(function)
         if feedback.is_installed(code):
             plan.installed.append((shifted, qualname, None))
+        _pair_nested(code, shifted, shifted_by_code)
+    # Closures made from its nested functions report the new lines too.
+    nested = [c for function in roots for c in _all_nested(function.__code__)]
+    for live_code, closures in functions_with_code(nested).items():
+        for function in closures:
+            plan.snapshot.remember(function)
+            plan.ops.append((SET, function, "__code__", shifted_by_code[live_code]))
     if not roots:
         plan.result.update(status=R.UNCHANGED, reason=R.SAME_CODE, message="")
     plan.result["live_functions"] = len(roots)
     return plan
+
+
+def _all_nested(code: CodeType) -> List[CodeType]:
+    found = []
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            found.append(const)
+            found.extend(_all_nested(const))
+    return found
+
+
+def _pair_nested(old: CodeType, new: CodeType, into: Dict[int, CodeType]) -> None:
+    """Maps each code object nested in `old` (by id) to its counterpart in `new`, a copy of it."""
+    for a, b in zip(old.co_consts, new.co_consts):
+        if isinstance(a, CodeType) and isinstance(b, CodeType):
+            into[id(a)] = b
+            _pair_nested(a, b, into)
 
 
 def remove(ctx, part: dict) -> Plan:
