@@ -130,6 +130,14 @@ fn saves_reach_programs_built_on_frameworks() {
             reasons: &["import-ran", "code-replaced"],
         },
         Case {
+            name: "FastAPI: a changed route path is registered again",
+            before: fastapi_app!("", "/a", "{'n': 1}"),
+            after: fastapi_app!("", "/b", "{'n': 1}"),
+            probe: "get('/b')",
+            expected: json!("{\"n\":1}"),
+            reasons: &["redecorated"],
+        },
+        Case {
             name: "Django: a model field is refused, naming the metaclass; its method is patched",
             before: DJANGO_MODEL,
             after: leak(django_after),

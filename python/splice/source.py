@@ -9,8 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterator, List, Optional, Tuple
 
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+from .scopes import DEFINITIONS, FUNCTIONS, blocks
 
 
 def definitions(text: str, qualnames: Optional[List[str]] = None) -> List[Dict[str, str]]:
@@ -31,17 +30,14 @@ def definitions(text: str, qualnames: Optional[List[str]] = None) -> List[Dict[s
 
 def _walk(body: List[ast.stmt], prefix: str, chain: List[ast.AST]) -> Iterator[Tuple[str, List[ast.AST]]]:
     for stmt in body:
-        if isinstance(stmt, _DEFS):
+        if isinstance(stmt, DEFINITIONS):
             qualname = prefix + stmt.name
             yield qualname, chain + [stmt]
-            inner_prefix = qualname + (".<locals>." if isinstance(stmt, _FUNCTIONS) else ".")
+            inner_prefix = qualname + (".<locals>." if isinstance(stmt, FUNCTIONS) else ".")
             yield from _walk(stmt.body, inner_prefix, chain + [stmt])
             continue
-        for child in ast.iter_child_nodes(stmt):
-            if isinstance(child, ast.stmt):
-                yield from _walk([child], prefix, chain + [stmt])
-            elif isinstance(child, ast.ExceptHandler) or type(child).__name__ == "match_case":
-                yield from _walk(child.body, prefix, chain + [stmt])
+        for block in blocks(stmt):
+            yield from _walk(block, prefix, chain + [stmt])
 
 
 def _context(lines: List[str], chain: List[ast.AST]) -> str:
@@ -55,7 +51,7 @@ def _context(lines: List[str], chain: List[ast.AST]) -> str:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             copy(node.lineno, node.end_lineno or node.lineno)
             continue
-        if isinstance(node, _FUNCTIONS) or node is chain[-1]:
+        if isinstance(node, FUNCTIONS) or node is chain[-1]:
             # A function's free variables depend on its whole enclosing function.
             first = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
             copy(first, node.end_lineno or node.lineno)
