@@ -181,7 +181,17 @@ fn follow_events(record: AgentRecord, label: String, closed: Arc<AtomicBool>, si
 
 fn connect(record: &AgentRecord, timeout: Duration) -> Result<Client, String> {
     let address = Address::parse(&record.info.address)?;
-    Client::connect(&address, record.token.clone(), Some(timeout)).map_err(|e| describe(e, timeout))
+    let client = Client::connect(&address, record.token.clone(), Some(timeout))
+        .map_err(|e| describe(e, timeout))?;
+    // A record can name another program's listener: nothing is sent to an agent that is not
+    // the process its record is about.
+    if client.agent.pid != record.info.pid {
+        return Err(format!(
+            "the agent at {address} answers as pid {}, not as the pid its record names; refused",
+            client.agent.pid
+        ));
+    }
+    Ok(client)
 }
 
 fn describe(err: ClientError, timeout: Duration) -> String {
@@ -206,6 +216,8 @@ pub struct AgentPool {
     links: Mutex<BTreeMap<u32, Arc<AgentLink>>>,
     timeout: Mutex<Duration>,
     events: Mutex<Option<EventSink>>,
+    /// Why the folder or some records in it were refused, as of the last refresh.
+    refused: Mutex<Vec<String>>,
 }
 
 impl AgentPool {
@@ -215,7 +227,16 @@ impl AgentPool {
             links: Mutex::new(BTreeMap::new()),
             timeout: Mutex::new(timeout),
             events: Mutex::new(None),
+            refused: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Why the runtime folder or records in it were not trusted, as of the last refresh.
+    pub fn refused(&self) -> Vec<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Where agents found from now on send their runtime events.
@@ -236,7 +257,19 @@ impl AgentPool {
 
     /// Reads the records again: new agents get a link, gone or restarted ones lose theirs.
     pub fn refresh(&self) -> Vec<Arc<AgentLink>> {
-        let records = discovery::list_agents(&self.dir());
+        let dir = self.dir();
+        let (records, refused) = match discovery::list_agents(&dir) {
+            Ok(listing) => (listing.agents, listing.refused),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),
+            Err(err) => (Vec::new(), vec![err.to_string()]),
+        };
+        {
+            let mut known = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+            for why in refused.iter().filter(|why| !known.contains(why)) {
+                tracing::warn!("{why}");
+            }
+            *known = refused;
+        }
         let timeout = *self.timeout.lock().unwrap_or_else(|e| e.into_inner());
         let sink = self
             .events

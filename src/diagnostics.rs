@@ -298,6 +298,12 @@ pub fn not_loaded_message(report: &PatchReport) -> Option<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| report.path.clone());
+    if report.agents_found == 0 && !report.refused.is_empty() {
+        return Some(format!(
+            "{file} was not patched: {}",
+            report.refused.join("; ")
+        ));
+    }
     if report.agents_found == 0 {
         return Some(format!(
             "{file} was not patched: no program is running with the splice agent (looked in {}); start one with `python -m splice app.py`",
@@ -357,6 +363,7 @@ mod tests {
             trigger: Trigger::Save,
             path: "/x/app.py".into(),
             runtime_dir: "/run".into(),
+            refused: Vec::new(),
             agents_found: 1,
             complete: true,
             agents: vec![AgentOutcome {

@@ -51,6 +51,8 @@ pub struct PatchReport {
     pub runtime_dir: String,
     /// How many agents were considered, including those that had nothing to take.
     pub agents_found: usize,
+    /// Why the runtime folder or records in it were not trusted.
+    pub refused: Vec<String>,
     /// Whether every part that differs was sent (a save), not one picked part: the notes of
     /// parts not sent are then out of date.
     pub complete: bool,

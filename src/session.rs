@@ -413,6 +413,7 @@ impl Session {
             agents,
             agents_found,
             runtime_dir: self.pool.dir().display().to_string(),
+            refused: self.pool.refused(),
             complete,
         }
     }

@@ -117,7 +117,11 @@ def main() -> None:
     if args[0] == "--agents":
         import splice
 
-        for record in splice.list_agents():
+        try:
+            records = splice.list_agents()
+        except OSError as err:
+            raise SystemExit(f"splice: {err}") from None
+        for record in records:
             record.pop("token", None)
             print(json.dumps(record))
         return

@@ -9,7 +9,9 @@ from . import _agent
 
 
 def list_agents(runtime_dir: Optional[str] = None) -> List[Dict[str, Any]]:
-    """Records of this user's live agents (records of dead processes are cleaned up)."""
+    """Records of this user's live agents (records of dead processes are cleaned up). Raises
+    OSError when the runtime folder is not a private folder of this user; records that could
+    be someone else's are left out."""
     return json.loads(_agent.list_agents(runtime_dir))
 
 

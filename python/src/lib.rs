@@ -294,9 +294,14 @@ fn push_event(event_json: &str) -> PyResult<()> {
 /// Live agents' records in the runtime folder, as JSON; stale ones are removed.
 #[pyfunction]
 #[pyo3(signature = (runtime_dir=None))]
-fn list_agents(runtime_dir: Option<PathBuf>) -> String {
+fn list_agents(runtime_dir: Option<PathBuf>) -> PyResult<String> {
     let dir = runtime_dir.unwrap_or_else(discovery::runtime_dir);
-    serde_json::to_string(&discovery::list_agents(&dir)).unwrap_or_else(|_| "[]".into())
+    let listing = match discovery::list_agents(&dir) {
+        Ok(listing) => listing,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => discovery::Listing::default(),
+        Err(err) => return Err(PyOSError::new_err(err.to_string())),
+    };
+    Ok(serde_json::to_string(&listing.agents).unwrap_or_else(|_| "[]".into()))
 }
 
 #[pyfunction]

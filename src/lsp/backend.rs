@@ -1,5 +1,6 @@
 //! The LSP handlers: each converts its parameters, calls the session and converts back.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,6 +23,8 @@ pub struct Backend {
     session: OnceLock<Arc<Session>>,
     encoding: OnceLock<Encoding>,
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    /// Refusals of the runtime folder or its records already shown to the user.
+    refusals_shown: Mutex<HashSet<String>>,
 }
 
 fn key(uri: &Uri) -> String {
@@ -58,6 +61,7 @@ impl Backend {
             session: OnceLock::new(),
             encoding: OnceLock::new(),
             watcher: Mutex::new(None),
+            refusals_shown: Mutex::new(HashSet::new()),
         }
     }
 
@@ -117,6 +121,18 @@ impl Backend {
         self.client
             .send_notification::<ext::PatchResult>(params.clone())
             .await;
+        for why in &report.refused {
+            let new = self
+                .refusals_shown
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(why.clone());
+            if new {
+                self.client
+                    .show_message(MessageType::WARNING, format!("Splice: {why}"))
+                    .await;
+            }
+        }
         serde_json::to_value(params).map_err(|e| Error::invalid_params(e.to_string()))
     }
 

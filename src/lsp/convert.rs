@@ -152,6 +152,7 @@ mod tests {
             trigger: Trigger::Save,
             path: "/x/app.py".into(),
             runtime_dir: "/run".into(),
+            refused: Vec::new(),
             agents_found,
             complete: true,
             agents: answered

@@ -90,6 +90,11 @@ pub struct Program {
 
 impl Program {
     pub fn start(ws: &Workspace, script: &str) -> Program {
+        Program::start_with(ws, script, &[])
+    }
+
+    /// `start` with more environment variables (`SPLICE_LISTEN`...).
+    pub fn start_with(ws: &Workspace, script: &str, env: &[(&str, &str)]) -> Program {
         let probe_dir = repo().join("python/tests");
         let mut child = Command::new(python())
             .args(["-m", "splice", script])
@@ -97,6 +102,7 @@ impl Program {
             .env("SPLICE_RUNTIME_DIR", ws.runtime_dir())
             .env("PYTHONPATH", probe_dir)
             .env("PYTHONUNBUFFERED", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -37,8 +37,8 @@ pub fn current_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
-/// Creates the folder 0700, or checks that an existing one is ours and tightens it to 0700.
-/// A folder owned by someone else is refused: they could read our sockets' records.
+/// Creates the folder (0700) if it is missing, then checks it as `check_private_dir` does.
+/// Nothing existing is changed: a folder someone else made or could write to is refused.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     match fs::DirBuilder::new()
         .recursive(true)
@@ -49,26 +49,41 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
         Err(err) => return Err(err),
     }
+    check_private_dir(dir)
+}
+
+/// Whether the runtime folder can be trusted: a real directory (not a symlink), owned by us,
+/// that nobody else can read or write (mode 0700). Another local user who made the folder, or
+/// a symlink to one of theirs, could plant records there and read what is sent to them.
+pub fn check_private_dir(dir: &Path) -> io::Result<()> {
     let meta = fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        return Err(io::Error::other(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
-    }
-    if meta.uid() != current_uid() {
-        return Err(io::Error::new(
+    let refuse = |why: String| {
+        Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(
-                "{} belongs to uid {}, not to us (uid {}); set SPLICE_RUNTIME_DIR to a folder of ours",
-                dir.display(),
-                meta.uid(),
-                current_uid()
+                "the runtime folder {} {why}; refused (set SPLICE_RUNTIME_DIR to a private folder of yours)",
+                dir.display()
             ),
+        ))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("is a symbolic link".into());
+    }
+    if !meta.is_dir() {
+        return refuse("is not a directory".into());
+    }
+    if meta.uid() != current_uid() {
+        return refuse(format!(
+            "belongs to uid {}, not to uid {}",
+            meta.uid(),
+            current_uid()
         ));
     }
-    if meta.mode() & 0o777 != 0o700 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    if meta.mode() & 0o077 != 0 {
+        return refuse(format!(
+            "has mode {:o}, open to other users (it must be 700)",
+            meta.mode() & 0o777
+        ));
     }
     Ok(())
 }
@@ -117,14 +132,21 @@ pub fn process_alive(pid: u32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Every live agent's record in `dir`. Records of dead processes are removed with their
-/// sockets; unreadable records are skipped.
-pub fn list_agents(dir: &Path) -> Vec<AgentRecord> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut agents = Vec::new();
-    for entry in entries.flatten() {
+/// The records of a trusted runtime folder: agents to talk to, and what was refused, each
+/// with the reason.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Listing {
+    pub agents: Vec<AgentRecord>,
+    pub refused: Vec<String>,
+}
+
+/// Every live agent's record in `dir`, once the folder is trusted (`check_private_dir`).
+/// Records of dead processes are removed with their sockets; unreadable ones are skipped;
+/// records that could be someone else's are refused (`check_record`).
+pub fn list_agents(dir: &Path) -> io::Result<Listing> {
+    check_private_dir(dir)?;
+    let mut listing = Listing::default();
+    for entry in fs::read_dir(dir)?.flatten() {
         let path = entry.path();
         let Some(pid) = path
             .file_name()
@@ -138,13 +160,78 @@ pub fn list_agents(dir: &Path) -> Vec<AgentRecord> {
             remove_agent_files(dir, pid);
             continue;
         }
-        let record = fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<AgentRecord>(&bytes).ok());
-        if let Some(record) = record {
-            agents.push(record);
+        match check_record(dir, pid, &path) {
+            Ok(Some(record)) => listing.agents.push(record),
+            Ok(None) => {}
+            Err(why) => listing.refused.push(format!(
+                "the agent record {} {why}; refused",
+                path.display()
+            )),
         }
     }
-    agents.sort_by_key(|r| r.info.pid);
-    agents
+    listing.agents.sort_by_key(|r| r.info.pid);
+    Ok(listing)
+}
+
+/// A record we can trust: a regular file of ours that nobody else can read or write, about
+/// the process its name says, naming that process's socket in this folder (or, for TCP, a
+/// loopback address). `Ok(None)` for a record being written or unreadable.
+fn check_record(dir: &Path, pid: u32, path: &Path) -> Result<Option<AgentRecord>, String> {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(None);
+    };
+    if !meta.file_type().is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.uid() != current_uid() {
+        return Err(format!("belongs to uid {}", meta.uid()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "has mode {:o}, open to other users",
+            meta.mode() & 0o777
+        ));
+    }
+    let Some(record) = fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<AgentRecord>(&bytes).ok())
+    else {
+        return Ok(None);
+    };
+    if record.info.pid != pid {
+        return Err(format!("names pid {}", record.info.pid));
+    }
+    let address = &record.info.address;
+    if let Some(socket) = address.strip_prefix("unix:") {
+        let socket = Path::new(socket);
+        let here = |p: &Path| fs::canonicalize(p).ok();
+        let named = socket.file_name() == Some(std::ffi::OsStr::new(&format!("{pid}.sock")));
+        if !named
+            || socket.parent().and_then(here).is_none()
+            || socket.parent().and_then(here) != here(dir)
+        {
+            return Err(format!(
+                "names the socket {}, not {pid}.sock of this folder",
+                socket.display()
+            ));
+        }
+    } else if let Some(host_port) = address.strip_prefix("tcp:") {
+        if !is_loopback(host_port) {
+            return Err(format!("names {host_port}, not a loopback address"));
+        }
+    } else {
+        return Err(format!("names the address {address:?}"));
+    }
+    Ok(Some(record))
+}
+
+fn is_loopback(host_port: &str) -> bool {
+    let host = host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

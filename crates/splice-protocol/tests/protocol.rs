@@ -158,9 +158,11 @@ fn written_frames_are_single_lines() {
 
 #[test]
 fn records_read_back_exactly_as_written() {
-    use splice_protocol::discovery::{list_agents, write_record, AgentRecord};
+    use splice_protocol::discovery::{
+        ensure_private_dir, list_agents, socket_path, write_record, AgentRecord,
+    };
     let dir = std::env::temp_dir().join(format!("splice-records-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    ensure_private_dir(&dir).unwrap();
     for started_at in [1795240053.6383903, 1700000000.123456, 0.1, 1e-300] {
         let record = AgentRecord {
             info: AgentInfo {
@@ -171,13 +173,17 @@ fn records_read_back_exactly_as_written() {
                 python_executable: "/usr/bin/python3".into(),
                 protocol_version: PROTOCOL_VERSION,
                 agent_version: "0.1.0".into(),
-                address: "unix:/x.sock".into(),
+                address: format!("unix:{}", socket_path(&dir, std::process::id()).display()),
                 started_at,
             },
             token: None,
         };
         write_record(&dir, &record).unwrap();
-        assert_eq!(list_agents(&dir), vec![record], "started_at {started_at}");
+        assert_eq!(
+            list_agents(&dir).unwrap().agents,
+            vec![record],
+            "started_at {started_at}"
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -116,7 +116,7 @@ describe('the bundled extension, activated in a fake VS Code', { skip: SERVER_MI
     app = fake.openPython(path.join(work, 'app.py'), APP.replace('return x * 2', 'return x * 3'));
     handlers = fake.openPython(
       path.join(work, 'handlers.py'),
-      HANDLERS.replace('return x + 1', 'return super().handle_request(x) + 1'),
+      HANDLERS.replace('return x + 1', 'yield x + 1'),
     );
     extension = activate(fake, path.join(work, 'no-bundled-server'));
   });
@@ -205,9 +205,9 @@ describe('the bundled extension, activated in a fake VS Code', { skip: SERVER_MI
     assert.equal(hints.source, 'splice');
     assert.equal(hints.code, 'patched');
 
-    fake.cursorAt(handlers, 'return super()');
+    fake.cursorAt(handlers, 'yield x + 1');
     await run(fake, EditorCommand.patchFunctionAtCursor);
-    await statusIs('Splice: 1 program · ✗ refused: closure changed');
+    await statusIs('Splice: 1 program · ✗ refused: generator/coroutine kind changed');
     assert.deepEqual(fake.statusItems[0].backgroundColor, new ThemeColor('statusBarItem.errorBackground'));
     const refusal = await until(
       'the refusal on handlers.py',

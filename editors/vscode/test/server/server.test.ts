@@ -375,13 +375,13 @@ describe('splice-lsp, started as the extension starts it', { skip: SERVER_MISSIN
     const [hint] = await diagnostics('patched');
     assert.equal(hint.source, 'splice');
 
-    await edit('return x + 1', 'return super().handle_request(x) + 1');
-    const refused = await patch(ServerCommand.patchFunction, 'return super()');
+    await edit('return x + 1', 'yield x + 1');
+    const refused = await patch(ServerCommand.patchFunction, 'yield x + 1');
     assert.deepEqual(
       refused.agents[0].definitions.map((d) => [d.qualname, d.status, d.reason]),
-      [['Handler.handle_request', 'refused', 'closure-changed']],
+      [['Handler.handle_request', 'refused', 'kind-changed']],
     );
-    assert.equal(describePatchResult(refused).text, '✗ refused: closure changed');
+    assert.equal(describePatchResult(refused).text, '✗ refused: generator/coroutine kind changed');
     const [error] = await diagnostics('refused');
     assert.equal(error.source, 'splice');
     assert.equal(error.severity, 1);
