@@ -1,6 +1,7 @@
 //! `splice._agent`: the native half of the agent. It owns the socket and the protocol (Rust
 //! threads, never Python ones), commits prepared patches atomically, and offers a client.
 
+mod admission;
 mod events;
 mod report;
 mod runner;

@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -19,10 +19,11 @@ use splice_protocol::{
     Request, Response, PROTOCOL_VERSION,
 };
 
+use crate::admission::{Admission, HANDSHAKE_DEADLINE, MAX_CONNECTIONS, MAX_PENDING_FRAME};
 use crate::runner::run_on_interpreter;
 
-/// More would mean a misbehaving client; each connection costs one blocked thread.
-const MAX_CONNECTIONS: usize = 64;
+/// A buffer grown past this by one large request is given back after it.
+const KEPT_BUFFER: usize = 1 << 20;
 
 pub struct Agent {
     pub info: AgentInfo,
@@ -31,7 +32,7 @@ pub struct Agent {
     /// The Python engine: `handler(method, params_json, source) -> result_json`.
     pub handler: Py<PyAny>,
     pub stopping: AtomicBool,
-    connections: AtomicUsize,
+    admission: Admission,
 }
 
 impl Agent {
@@ -41,7 +42,7 @@ impl Agent {
             token,
             handler,
             stopping: AtomicBool::new(false),
-            connections: AtomicUsize::new(0),
+            admission: Admission::default(),
         }
     }
 }
@@ -129,15 +130,12 @@ pub fn serve(listener: Listener, agent: Arc<Agent>) {
                 // Nothing is read from, or written to, a stranger.
                 continue;
             }
+            let Ok(closer) = stream.split() else { continue };
+            let id = agent.admission.arrive(Box::new(move || closer.shut_down()));
             let agent = agent.clone();
             spawn_quiet("splice-connection", move || {
-                let open = agent.connections.fetch_add(1, Ordering::AcqRel) + 1;
-                let _ = if open > MAX_CONNECTIONS {
-                    refuse_busy(stream)
-                } else {
-                    handle_connection(stream, &agent)
-                };
-                agent.connections.fetch_sub(1, Ordering::AcqRel);
+                let _ = handle_connection(stream, &agent, id);
+                agent.admission.leave(id);
             });
         }
     });
@@ -180,11 +178,22 @@ trait Connection: Read + Write + Send {
     fn split(&self) -> io::Result<Box<dyn Connection>>;
     fn peer_is_owner(&self) -> bool;
     fn requires_token(&self) -> bool;
+    fn set_read_deadline(&self, after: Option<std::time::Duration>) -> io::Result<()>;
+    /// Ends the connection for every handle of it: a thread blocked reading it returns.
+    fn shut_down(&self);
 }
 
 impl Connection for UnixStream {
     fn split(&self) -> io::Result<Box<dyn Connection>> {
         Ok(Box::new(self.try_clone()?))
+    }
+
+    fn set_read_deadline(&self, after: Option<std::time::Duration>) -> io::Result<()> {
+        self.set_read_timeout(after)
+    }
+
+    fn shut_down(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
     }
 
     fn peer_is_owner(&self) -> bool {
@@ -199,6 +208,14 @@ impl Connection for UnixStream {
 impl Connection for TcpStream {
     fn split(&self) -> io::Result<Box<dyn Connection>> {
         Ok(Box::new(self.try_clone()?))
+    }
+
+    fn set_read_deadline(&self, after: Option<std::time::Duration>) -> io::Result<()> {
+        self.set_read_timeout(after)
+    }
+
+    fn shut_down(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
     }
 
     /// Anyone on this machine may connect to loopback; the token decides.
@@ -237,49 +254,77 @@ fn peer_uid(fd: i32) -> Option<u32> {
     (rc == 0).then_some(uid)
 }
 
-fn refuse_busy(stream: Box<dyn Connection>) -> io::Result<()> {
-    let mut writer = BufWriter::new(stream);
-    let reply = Response::error(
-        None,
-        ErrorCode::Internal,
-        format!("the agent already serves {MAX_CONNECTIONS} connections"),
-    );
-    write_frame(&mut writer, &reply)
-}
-
 /// Per-connection state: nothing but a handshake is answered before one succeeded.
 struct Session {
     greeted: bool,
     requires_token: bool,
 }
 
-fn handle_connection(stream: Box<dyn Connection>, agent: &Arc<Agent>) -> io::Result<()> {
+/// Serves one connection until it ends. Before its handshake it has `HANDSHAKE_DEADLINE` and
+/// messages of `MAX_PENDING_FRAME` bytes at most; a greeted one takes a seat among those served.
+fn handle_connection(stream: Box<dyn Connection>, agent: &Arc<Agent>, id: u64) -> io::Result<()> {
     let mut session = Session {
         greeted: false,
         requires_token: stream.requires_token(),
     };
+    stream.set_read_deadline(Some(HANDSHAKE_DEADLINE))?;
+    let deadline = stream.split()?;
     let mut writer = BufWriter::new(stream.split()?);
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
+    let mut seat = None;
     loop {
-        let (response, close) = match read_frame(&mut reader, &mut buf, MAX_FRAME_BYTES) {
+        let limit = if session.greeted {
+            MAX_FRAME_BYTES
+        } else {
+            MAX_PENDING_FRAME
+        };
+        let (mut response, mut close) = match read_frame(&mut reader, &mut buf, limit) {
             Ok(false) => return Ok(()),
             Ok(true) => answer(&buf, &mut session, agent),
             Err(err @ FrameError::TooLarge { .. }) => (
                 Response::error(None, ErrorCode::TooLarge, err.to_string()),
-                false,
+                !session.greeted,
             ),
             Err(err @ FrameError::Truncated { .. }) => (
                 Response::error(None, ErrorCode::Truncated, err.to_string()),
                 true,
             ),
+            Err(FrameError::Io(err)) if is_timeout(&err) && !session.greeted => (
+                Response::error(
+                    None,
+                    ErrorCode::HandshakeRequired,
+                    format!("no handshake within {HANDSHAKE_DEADLINE:?}; closed"),
+                ),
+                true,
+            ),
             Err(FrameError::Io(err)) => return Err(err),
         };
+        if session.greeted && seat.is_none() {
+            agent.admission.leave(id);
+            seat = agent.admission.seat();
+            if seat.is_none() {
+                let message = format!("the agent already serves {MAX_CONNECTIONS} connections");
+                response = Response::error(response.id, ErrorCode::Internal, message);
+                close = true;
+            }
+            deadline.set_read_deadline(None)?;
+        }
+        if buf.capacity() > KEPT_BUFFER {
+            buf = Vec::new();
+        }
         write_frame(&mut writer, &response)?;
         if close || agent.stopping.load(Ordering::Acquire) {
             return Ok(());
         }
     }
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// The response to one frame, and whether to close the connection after it.

@@ -241,3 +241,22 @@ def program(workdir: Path, runtime_dir: Path):
     yield start
     for prog in started:
         prog.close()
+
+
+@pytest.fixture
+def connect():
+    """A factory of raw connections, all closed after the test."""
+    from rawclient import Raw
+
+    opened: List[Raw] = []
+
+    def open_raw(address: str, greet: bool = True) -> Raw:
+        raw = Raw(address)
+        opened.append(raw)
+        if greet:
+            assert "result" in raw.handshake()
+        return raw
+
+    yield open_raw
+    for raw in opened:
+        raw.close()

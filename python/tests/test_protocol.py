@@ -11,90 +11,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Union
 
 import pytest
+from rawclient import APP, Raw, error_of
 
 import splice
 from conftest import DEADLINE, wait_for
 
 MAX_FRAME_BYTES = 32 << 20
-
-APP = """
-import probe
-def greet(name):
-    return "hello " + name
-probe.serve(globals())
-"""
-
-
-class Raw:
-    """One connection to an agent, speaking newline-delimited JSON by hand."""
-
-    def __init__(self, address: str):
-        kind, _, where = address.partition(":")
-        if kind == "unix":
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.settimeout(DEADLINE)
-            self.sock.connect(where)
-        else:
-            host, _, port = where.rpartition(":")
-            self.sock = socket.create_connection((host, int(port)), timeout=DEADLINE)
-        self.reader = self.sock.makefile("rb")
-        self.next_id = 100
-
-    def send(self, *messages: Union[bytes, Dict[str, Any]]) -> None:
-        """Sends every message in one write, each on its own line."""
-        lines = [m if isinstance(m, bytes) else json.dumps(m).encode() for m in messages]
-        self.sock.sendall(b"".join(line + b"\n" for line in lines))
-
-    def receive(self) -> Optional[Dict[str, Any]]:
-        """The next response, or None when the agent closed the connection."""
-        line = self.reader.readline()
-        return json.loads(line) if line else None
-
-    def request(self, method: str, params: Any = None) -> Dict[str, Any]:
-        self.next_id += 1
-        message: Dict[str, Any] = {"id": self.next_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
-        response = self.receive()
-        assert response is not None, f"the agent closed the connection, not answering {method}"
-        assert response["id"] == self.next_id
-        return response
-
-    def handshake(self, version: int = splice.PROTOCOL_VERSION, **extra: Any) -> Dict[str, Any]:
-        return self.request("handshake", {"protocol_version": version, "client": "tests", **extra})
-
-    def assert_alive(self) -> None:
-        assert "result" in self.request("ping"), "the connection no longer answers"
-
-    def close(self) -> None:
-        self.reader.close()
-        self.sock.close()
-
-
-@pytest.fixture
-def connect():
-    """A factory of raw connections, all closed after the test."""
-    opened: List[Raw] = []
-
-    def open_raw(address: str, greet: bool = True) -> Raw:
-        raw = Raw(address)
-        opened.append(raw)
-        if greet:
-            assert "result" in raw.handshake()
-        return raw
-
-    yield open_raw
-    for raw in opened:
-        raw.close()
-
-
-def error_of(response: Dict[str, Any]) -> str:
-    assert "error" in response, f"expected an error, got {response}"
-    return response["error"]["code"]
 
 
 def mode(path: Path) -> int:
@@ -278,8 +203,20 @@ def test_agent_keeps_accepting_after_the_program_ran_out_of_descriptors(program,
             except OSError:
                 break
     """)
-    starved = Raw(address)  # the agent has no descriptor to accept it with (Linux drops it)
-    wait_for(lambda: any("accept" in line for line in prog.stderr if line), what="EMFILE")
+    # The agent has no descriptor to accept it with, or none to serve it with once accepted
+    # (Linux reserves the number for an accept already waiting): either way it is dropped.
+    starved = Raw(address)
+    starved.sock.setblocking(False)
+
+    def dropped() -> bool:
+        if any("accept" in line for line in prog.stderr if line):
+            return True
+        try:
+            return starved.sock.recv(1) == b""
+        except BlockingIOError:
+            return False
+
+    wait_for(dropped, what="the starved connection dropped")
     starved.close()
 
     prog.exec("""
@@ -304,13 +241,19 @@ def test_runtime_folder_socket_and_record_are_private(program):
     assert mode(prog.runtime_dir / f"{prog.pid}.json") == 0o600
 
 
-def test_existing_open_runtime_folder_is_tightened_on_start(program, runtime_dir):
+def test_an_open_runtime_folder_is_refused_and_left_as_it_is(program, runtime_dir):
+    """Someone else could have planted records in it: the program runs without an agent and
+    says why."""
     runtime_dir.mkdir()
     runtime_dir.chmod(0o755)
 
-    program(APP).record()
+    prog = program(APP)
+    prog.ready()
 
-    assert mode(runtime_dir) == 0o700
+    assert mode(runtime_dir) == 0o755
+    assert not (runtime_dir / f"{prog.pid}.json").exists()
+    wait_for(lambda: "mode 755" in "".join(line for line in prog.stderr if line), what="the refusal on stderr")
+    assert prog.eval("greet('x')") == "hello x"
 
 
 # Runs as root, then connects as nobody: the socket is made before, since after setuid the
