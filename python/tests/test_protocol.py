@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Union
 
 import pytest
-from rawclient import APP, Raw, error_of
 
 import splice
 from conftest import DEADLINE, wait_for
+from rawclient import APP, Raw, error_of
 
 MAX_FRAME_BYTES = 32 << 20
 
