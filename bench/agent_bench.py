@@ -729,6 +729,47 @@ def rss_growth(root: Path, text: str, pair: Tuple[Edit, Edit]) -> Dict[str, obje
         target.close()
 
 
+SPREAD_FUNCTIONS = 50
+SPREAD_PATCHES = 10_000
+
+
+def rss_growth_spread(root: Path, text: str) -> Dict[str, object]:
+    """VmRSS growth over SPREAD_PATCHES patches spread over SPREAD_FUNCTIONS functions added to
+    the module, each patch a new version of the file (what undo history keeps grows with it)."""
+    anchor = "\n\ndef f_orig(x):"
+    functions = "".join(f"\n\ndef spread_{i}(x):\n    return (x, {i}, 0)\n" for i in range(SPREAD_FUNCTIONS))
+    text = text.replace(anchor, functions + anchor, 1)
+    first_lines = {i: text[: text.index(f"def spread_{i}(")].count("\n") for i in range(SPREAD_FUNCTIONS)}
+    versions = dict.fromkeys(range(SPREAD_FUNCTIONS), 0)
+
+    def edit(n: int) -> Edit:
+        nonlocal text
+        i = n % SPREAD_FUNCTIONS
+        text = text.replace(f"(x, {i}, {versions[i]})", f"(x, {i}, {n + 1})", 1)
+        versions[i] = n + 1
+        body = f"def spread_{i}(x):\n    return (x, {i}, {n + 1})\n"
+        return Edit(str(n), text, [{"qualname": f"spread_{i}", "source": "\n" * first_lines[i] + body}])
+
+    target = Target(root, "rss-spread", text, "idle")
+    try:
+        for n in range(2):
+            target.patch(edit(n))
+        before = proc_status_kb(target.pid)
+        t0 = time.monotonic()
+        for n in range(2, SPREAD_PATCHES + 2):
+            target.patch(edit(n))
+        seconds = time.monotonic() - t0
+        last = (SPREAD_PATCHES + 1) % SPREAD_FUNCTIONS
+        if target.eval(f"spread_{last}(7)")[2] != SPREAD_PATCHES + 2:
+            raise target.fail("the last patch does not run")
+        return {
+            "growth_kb": proc_status_kb(target.pid) - before,
+            "per_patch_ms": seconds / SPREAD_PATCHES * 1e3,
+        }
+    finally:
+        target.close()
+
+
 # -- report -----------------------------------------------------------------------------------
 
 
@@ -776,6 +817,8 @@ def measure(root: Path) -> Dict[str, object]:
     r["calls"] = call_cost(root, text)
     log(f"6. RSS over {RSS_PATCHES} patches")
     r["rss"] = rss_growth(root, text, pair)
+    log(f"6b. RSS over {SPREAD_PATCHES} patches spread over {SPREAD_FUNCTIONS} functions")
+    r["rss_spread"] = rss_growth_spread(root, text)
     return r
 
 
@@ -884,6 +927,15 @@ def table(r: Dict) -> Tuple[List[Tuple[str, str, str, str]], List[str]]:
             f"6. VmRSS growth over {RSS_PATCHES} patches of one function (after 2 warm-up)",
             mb(growth),
             f"< 5 MB: {verdict(growth < 5 * 1024)}",
+            "—",
+        ),
+        (
+            (
+                f"6b. VmRSS growth over {SPREAD_PATCHES:,} patches spread over {SPREAD_FUNCTIONS} functions "
+                "added to the module, each a new version of the file"
+            ),
+            f"{mb(r['rss_spread']['growth_kb'])}; {r['rss_spread']['per_patch_ms']:.2f} ms per patch request",
+            f"< 20 MB: {verdict(r['rss_spread']['growth_kb'] < 20 * 1024)}",
             "—",
         ),
     ]

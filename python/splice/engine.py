@@ -271,8 +271,9 @@ def _read(path: str) -> Optional[str]:
 
 
 def linecache_update(filenames: Tuple[str, ...], text: Optional[str]) -> Dict[str, Any]:
-    """Makes tracebacks show `text` for these files; returns the entries it replaced."""
-    previous = {name: linecache.cache.get(name) for name in filenames}
+    """Makes tracebacks show `text` for these files; returns the entries it replaced, compact
+    (see `_compact`): undo history keeps one per patch."""
+    previous = {name: _compact(name, linecache.cache.get(name)) for name in filenames}
     if text is not None:
         lines = text.splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
@@ -288,4 +289,26 @@ def linecache_restore(previous: Dict[str, Any]) -> None:
         if entry is None:
             linecache.cache.pop(name, None)
         else:
-            linecache.cache[name] = entry
+            size, mtime, chunks, fullname = entry
+            linecache.cache[name] = (size, mtime, [line for chunk in chunks for line in chunk], fullname)
+
+
+_CHUNK_LINES = 64
+# The chunks of each file's last compact entry, to share with the next one.
+_last_chunks: Dict[str, Dict[tuple, tuple]] = {}
+
+
+def _compact(name: str, entry: Any) -> Any:
+    """A linecache entry with its lines as tuples of `_CHUNK_LINES` lines, each shared with the
+    previous compact entry of the file where equal: consecutive versions of a file differ in a
+    few lines, so an entry costs its changed chunks, not a copy of the file."""
+    if entry is None or len(entry) != 4:
+        return None
+    size, mtime, lines, fullname = entry
+    known = _last_chunks.get(name, {})
+    chunks = []
+    for start in range(0, len(lines), _CHUNK_LINES):
+        chunk = tuple(lines[start : start + _CHUNK_LINES])
+        chunks.append(known.get(chunk, chunk))
+    _last_chunks[name] = {chunk: chunk for chunk in chunks}
+    return (size, mtime, tuple(chunks), fullname)
