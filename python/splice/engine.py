@@ -30,9 +30,11 @@ from . import reasons as R
 from .locate import FileIndex, file_index, future_flags, modules_for
 from .outcomes import outcome
 from .plan import DELETE, SET, Plan
-from .scopes import assigned_names
+from .scopes import RESERVED_NAMES, assigned_names
 
 HISTORY_DEPTH = 16
+# Larger parts are refused before they are compiled: the program pauses while one compiles.
+MAX_PART_BYTES = 1 << 20
 
 
 def handle(method: str, params_json: str, source: Optional[str] = None) -> str:
@@ -80,6 +82,20 @@ def _stage(part: dict) -> Tuple[int, int]:
     return 2, part["qualname"].count(".")
 
 
+def _over_limits(part: dict) -> Optional[dict]:
+    """Why a part is refused before anything is compiled, if it is."""
+    qualname = part["qualname"]
+    for text in (part.get("source"), part.get("previous")):
+        size = len((text or "").lstrip("\n"))  # without the blank lines that place it
+        if size > MAX_PART_BYTES:
+            message = f"this part is {size / 1e6:.1f} MB; parts over {MAX_PART_BYTES >> 20} MB are not patched"
+            return outcome(qualname, R.REFUSED, R.PART_TOO_LARGE, message)
+    if part.get("kind") != "statement" and qualname in RESERVED_NAMES:
+        message = f"{qualname} is the module's own; a definition by that name is not installed"
+        return outcome(qualname, R.REFUSED, R.RESERVED_NAME, message)
+    return None
+
+
 def _is_import(text: Optional[str]) -> bool:
     stripped = (text or "").lstrip()
     return stripped.startswith(("import ", "from "))
@@ -117,6 +133,10 @@ class Engine:
         for i in order:
             part = parts[i]
             stage = _stage(part)[0]
+            refusal = _over_limits(part)
+            if refusal is not None:
+                results[i] = refusal
+                continue
             try:
                 if stage < 2:
                     results[i] = statements.run_module_statement(ctx, part, policy != "skip", body_line)

@@ -70,6 +70,10 @@ AMBIGUOUS = "ambiguous"
 PROPERTY_CHANGED = "property-changed"
 # The enclosing class or function is not in the program.
 CONTAINER_MISSING = "container-missing"
+# A name the module's machinery owns (`__file__`, `__name__`, `__spec__`...).
+RESERVED_NAME = "reserved-name"
+# A part larger than a patch takes.
+PART_TOO_LARGE = "part-too-large"
 
 # Not taken: broken or raised.
 SYNTAX_ERROR = "syntax-error"

@@ -8,6 +8,10 @@ from types import ModuleType
 from typing import Any, Iterator, List, Optional
 
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+# Module attributes the import system and the interpreter own: no patch rebinds them.
+RESERVED_NAMES = frozenset(
+    {"__file__", "__name__", "__spec__", "__builtins__", "__loader__", "__path__", "__package__", "__cached__"}
+)
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 

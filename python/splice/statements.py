@@ -13,7 +13,15 @@ from typing import Any, Dict, List, Optional, Set
 from . import _agent
 from . import reasons as R
 from .outcomes import outcome, statement_span, syntax_error_span
-from .scopes import assigned_names, defines, find_node, is_entry_point, only_statement, resolve_container
+from .scopes import (
+    RESERVED_NAMES,
+    assigned_names,
+    defines,
+    find_node,
+    is_entry_point,
+    only_statement,
+    resolve_container,
+)
 
 SET = 0
 
@@ -71,6 +79,10 @@ def run_module_statement(ctx, part: dict, run: bool, body_line: Optional[int]) -
                 "the program has not reached this statement; it runs the text it read",
                 span,
             )
+    reserved = sorted(set(assigned_names(node)) & RESERVED_NAMES)
+    if reserved:
+        message = f"{', '.join(reserved)} is the module's own; a statement setting it is not run"
+        return outcome("", R.REFUSED, R.RESERVED_NAME, message, span)
     names = defines(node)
     module = ctx.modules[0]
     if [n for n in names if n in vars(module)]:

@@ -303,6 +303,10 @@ Ambiguous,
 PropertyChanged,
 /// The enclosing class or function is not in the program.
 ContainerMissing,
+/// A name the module's machinery owns (`__file__`, `__name__`, `__spec__`...).
+ReservedName,
+/// A part larger than a patch takes.
+PartTooLarge,
 // Not taken: broken or raised.
 SyntaxError,
 CompileError,
@@ -527,6 +531,41 @@ struct Envelope<'a> {
 
 /// Like `decode_request`, also handing back the params as they were sent: a receiver that
 /// passes them on (the agent to its engine) then needs no second serialization.
+/// What serde cannot say about a request's params.
+trait Checked {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn check_path(path: &str) -> Result<(), String> {
+    if path.contains('\0') {
+        return Err("`path` holds a NUL byte".into());
+    }
+    Ok(())
+}
+
+impl Checked for Handshake {}
+impl Checked for EventsParams {}
+
+impl Checked for PatchParams {
+    fn check(&self) -> Result<(), String> {
+        check_path(&self.path)
+    }
+}
+
+impl Checked for RevertParams {
+    fn check(&self) -> Result<(), String> {
+        check_path(&self.path)
+    }
+}
+
+impl Checked for LoadedParams {
+    fn check(&self) -> Result<(), String> {
+        check_path(&self.path)
+    }
+}
+
 pub fn decode_request_with_params(bytes: &[u8]) -> Result<(Request, Option<&RawValue>), Rejected> {
     // Derived struct decoding would also take an array: a request is an object.
     let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
@@ -566,17 +605,24 @@ pub fn decode_request_with_params(bytes: &[u8]) -> Result<(Request, Option<&RawV
         ));
     };
     let params = envelope.params.filter(|raw| raw.get() != "null");
-    fn typed<T: serde::de::DeserializeOwned>(
+    fn typed<T: serde::de::DeserializeOwned + Checked>(
         method: &str,
         params: Option<&RawValue>,
     ) -> Result<T, ErrorReply> {
         let text = params.map_or("null", RawValue::get);
-        serde_json::from_str(text).map_err(|err| {
+        let bad = |why: String| {
             ErrorReply::new(
                 ErrorCode::InvalidRequest,
-                format!("bad params for `{method}`: {err}"),
+                format!("bad params for `{method}`: {why}"),
             )
-        })
+        };
+        // Derived struct decoding would also take an array: params are an object.
+        if params.is_some_and(|raw| !raw.get().trim_start().starts_with('{')) {
+            return Err(bad("params are a JSON object".into()));
+        }
+        let value: T = serde_json::from_str(text).map_err(|err| bad(err.to_string()))?;
+        value.check().map_err(bad)?;
+        Ok(value)
     }
     let call = match method.as_str() {
         "handshake" => typed(method, params).map(Call::Handshake),

@@ -83,6 +83,8 @@ export const REASONS = [
   'ambiguous',
   'property-changed',
   'container-missing',
+  'reserved-name',
+  'part-too-large',
   // Not taken: broken or raised.
   'syntax-error',
   'compile-error',

@@ -61,6 +61,8 @@ const REASON_WORDS: Partial<Record<Reason, string>> = {
   ambiguous: 'several functions by this name',
   'property-changed': 'property accessor added',
   'container-missing': 'enclosing definition not in the program',
+  'reserved-name': "the module's own name",
+  'part-too-large': 'too large to patch',
   'commit-failed': 'commit failed and was undone',
   'file-not-loaded': 'not loaded in the program',
   internal: 'internal error',
