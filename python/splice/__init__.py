@@ -29,7 +29,9 @@ __all__ = [
 
 
 def _handle(method: str, params_json: str, source: Optional[str] = None) -> str:
-    # Imported on the first request, so that starting the agent costs next to nothing.
+    # Imported on the first request, so that starting the agent costs next to nothing. Never
+    # inside an import on the main thread (see runner.rs): what the engine imports is then
+    # whole.
     from .engine import handle
 
     return handle(method, params_json, source)
@@ -45,6 +47,7 @@ def start() -> str:
     running = _agent.address()
     if running is not None:
         return running
+
     address = _agent.start(
         _handle,
         list(sys.argv),

@@ -118,6 +118,15 @@ class Engine:
                 "modules": [],
                 "definitions": [outcome(p["qualname"], R.NOT_LOADED, R.FILE_NOT_LOADED, message) for p in parts],
             }
+        importing = [m.__name__ for m in modules if getattr(getattr(m, "__spec__", None), "_initializing", False)]
+        if importing:
+            names = ", ".join(importing)
+            message = f"the program is importing {path} right now ({names}); save again once it is loaded"
+            return {
+                "path": path,
+                "modules": [],
+                "definitions": [outcome(p["qualname"], R.NOT_LOADED, R.FILE_NOT_LOADED, message) for p in parts],
+            }
         ctx = Context(key, modules, source)
         order = sorted(range(len(parts)), key=lambda i: _stage(parts[i]))
         results: List[Optional[dict]] = [None] * len(parts)

@@ -142,9 +142,10 @@ def _replace_lambda(ctx, node: ast.stmt, span) -> Optional[dict]:
 def class_rule(cls: type) -> Optional[tuple]:
     """Why attributes of this class cannot be set from its body's text, if they cannot: its
     metaclass builds the class from the body (Django, SQLAlchemy, pydantic, enums)."""
-    import enum
-
-    if isinstance(cls, enum.EnumMeta):
+    # No import at patch time (it could meet a half-imported module): with no enum module
+    # loaded there is no enum.
+    enum = sys.modules.get("enum")
+    if enum is not None and isinstance(cls, enum.EnumMeta):
         return R.ENUM_MEMBER, "enum members cannot change in place; restart to take this edit"
     meta = type(cls)
     if meta is type or meta.__module__ == "abc":
@@ -225,7 +226,7 @@ def _regenerate_dataclass(
     """Makes the dataclass machinery run again over the live class (same identity, so existing
     instances keep their type); None when done, else why not. Fields follow `order` (the
     file's), a field new to the class included."""
-    import dataclasses
+    dataclasses = sys.modules["dataclasses"]  # loaded: the class is a dataclass
 
     params = vars(cls).get("__dataclass_params__")
     if params is None or getattr(params, "slots", False):

@@ -136,12 +136,40 @@ fn worker() -> &'static mpsc::Sender<Arc<Slot>> {
 extern "C" fn run_pending(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` came from `Arc::into_raw` in `run_on_interpreter`, once per pending call.
     let slot = unsafe { Arc::from_raw(arg as *const Slot) };
-    if let Some(job) = slot.take() {
-        // SAFETY: pending calls run on the main thread with the GIL held.
-        let py = unsafe { Python::assume_attached() };
-        job(py);
+    // SAFETY: pending calls run on the main thread with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    // In the middle of an import, a module the job imports may be the half-initialised one:
+    // the worker takes the job instead, and waits for that module like any other thread.
+    if !inside_import(py) {
+        if let Some(job) = slot.take() {
+            job(py);
+        }
     }
     0
+}
+
+/// Whether the main thread, interrupted by a pending call, is executing an import.
+fn inside_import(py: Python<'_>) -> bool {
+    let Ok(mut frame) = py
+        .import("sys")
+        .and_then(|sys| sys.call_method1("_getframe", (0,)))
+    else {
+        return false;
+    };
+    for _ in 0..512 {
+        let file = frame
+            .getattr("f_code")
+            .and_then(|code| code.getattr("co_filename"))
+            .and_then(|name| name.extract::<String>());
+        if file.is_ok_and(|f| f.starts_with("<frozen importlib._bootstrap")) {
+            return true;
+        }
+        match frame.getattr("f_back") {
+            Ok(back) if !back.is_none() => frame = back,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Runs `f` with the GIL held, on whichever route gets there first, and returns its result.

@@ -416,6 +416,10 @@ fn run_engine<R>(
 where
     R: serde::de::DeserializeOwned + serde::Serialize,
 {
+    // One job in the engine at a time, whichever connection it came from: the engine may let
+    // the interpreter switch threads in the middle of one.
+    static ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let agent = agent.clone();
     let outcome = run_on_interpreter(move |py| -> Result<String, String> {
         agent
