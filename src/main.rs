@@ -54,6 +54,14 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(splice_lsp::lsp::serve_stdio());
-    std::process::ExitCode::SUCCESS
+    let clean = runtime.block_on(splice_lsp::lsp::serve_stdio());
+    // The LSP specification: `exit` without `shutdown` first ends with status 1.
+    let status = if clean {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    };
+    // Threads still blocked on stdin or on agents must not hold the exit up.
+    runtime.shutdown_background();
+    status
 }

@@ -340,6 +340,36 @@ impl Lsp {
         assert!(unread.is_empty(), "unconsumed messages: {unread:?}");
     }
 
+    /// Writes bytes to the server's stdin as they are: for messages a client should not send.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The next error response with this id (`null` for messages that could not be read).
+    pub fn error_response(&mut self, id: Value) -> Value {
+        self.take(
+            |m| m.get("id") == Some(&id) && m.get("error").is_some(),
+            "an error response",
+        )
+    }
+
+    /// Sends `exit` (after `shutdown` when asked) and returns the exit status.
+    pub fn exit(mut self, shutdown_first: bool) -> std::process::ExitStatus {
+        if shutdown_first {
+            self.request("shutdown", Value::Null);
+        }
+        self.notify("exit", Value::Null);
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < end, "splice-lsp did not exit after `exit`");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn shutdown(mut self) {
         self.request("shutdown", Value::Null);
         self.notify("exit", Value::Null);
