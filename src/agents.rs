@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,6 +18,9 @@ use tokio::sync::{mpsc as async_mpsc, oneshot};
 
 /// How long one `events` call waits in the agent for something to happen.
 const EVENTS_WAIT: Duration = Duration::from_secs(60);
+
+/// An agent that has not answered a request for this long gets no more until it does.
+const STUCK_AFTER: Duration = Duration::from_secs(2);
 
 /// Runtime events from one agent, for the session to turn into diagnostics.
 #[derive(Debug, Clone)]
@@ -40,6 +43,8 @@ pub struct AgentLink {
     jobs: mpsc::Sender<Job>,
     timeout: Duration,
     closed: Arc<AtomicBool>,
+    /// When the request in flight was sent, if one is.
+    busy_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Drop for AgentLink {
@@ -52,10 +57,12 @@ impl AgentLink {
     fn spawn(record: AgentRecord, timeout: Duration, sink: Option<EventSink>) -> Arc<AgentLink> {
         let (tx, rx) = mpsc::channel::<Job>();
         let closed = Arc::new(AtomicBool::new(false));
+        let busy_since = Arc::new(Mutex::new(None));
         let thread_record = record.clone();
+        let thread_busy = busy_since.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("agent-{}", record.info.pid))
-            .spawn(move || serve_link(thread_record, rx, timeout));
+            .spawn(move || serve_link(thread_record, rx, timeout, thread_busy));
         if let Err(err) = spawned {
             tracing::error!("cannot start a thread for agent {}: {err}", record.info.pid);
         }
@@ -64,6 +71,7 @@ impl AgentLink {
             jobs: tx,
             timeout,
             closed: closed.clone(),
+            busy_since,
         });
         if let Some(sink) = sink {
             let (record, label) = (link.record.clone(), link.label());
@@ -79,6 +87,24 @@ impl AgentLink {
 
     pub fn pid(&self) -> u32 {
         self.record.info.pid
+    }
+
+    /// Why nothing should be sent to this agent now, if so: its process is stopped, or it has
+    /// not answered the last request for a while. A request would only wait for the timeout.
+    pub fn unavailable(&self) -> Option<String> {
+        if discovery::process_stopped(self.pid()) {
+            return Some(format!(
+                "{} is stopped (Ctrl-Z or a debugger holds it): nothing was sent; the first save after it runs again brings it up to date",
+                self.label()
+            ));
+        }
+        let since = *self.busy_since.lock().unwrap_or_else(|e| e.into_inner());
+        let waited = since.map(|t| t.elapsed()).filter(|w| *w >= STUCK_AFTER)?;
+        Some(format!(
+            "{} has not answered a request sent {:.0?} ago: nothing was sent; the first save after it answers brings it up to date",
+            self.label(),
+            waited
+        ))
     }
 
     /// `pid 4242 (app.py)`.
@@ -120,7 +146,14 @@ pub fn program_name(argv: &[String]) -> String {
         .unwrap_or_else(|| "python".into())
 }
 
-fn serve_link(record: AgentRecord, jobs: mpsc::Receiver<Job>, timeout: Duration) {
+fn serve_link(
+    record: AgentRecord,
+    jobs: mpsc::Receiver<Job>,
+    timeout: Duration,
+    busy_since: Arc<Mutex<Option<Instant>>>,
+) {
+    let busy =
+        |since: Option<Instant>| *busy_since.lock().unwrap_or_else(|e| e.into_inner()) = since;
     let mut client: Option<Client> = None;
     for job in jobs {
         if client.is_none() {
@@ -135,7 +168,10 @@ fn serve_link(record: AgentRecord, jobs: mpsc::Receiver<Job>, timeout: Duration)
         let Some(connection) = client.as_mut() else {
             continue;
         };
-        let answer = match connection.call_raw(&job.call) {
+        busy(Some(Instant::now()));
+        let sent = connection.call_raw(&job.call);
+        busy(None);
+        let answer = match sent {
             Ok(Response { outcome, .. }) => match outcome {
                 splice_protocol::Outcome::Result(value) => Ok(value),
                 splice_protocol::Outcome::Error(err) => Err(err.to_string()),

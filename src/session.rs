@@ -2,7 +2,7 @@
 //! buffers, what runs in which agent, the notes each document shows. The LSP layer only
 //! converts to and from these.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -38,6 +38,8 @@ pub struct Session {
     saved: Mutex<HashMap<String, Rope>>,
     notes: Mutex<HashMap<String, Notes>>,
     baselines: Mutex<Baselines>,
+    /// (pid, started at, path) of programs that answered that they have not loaded the file.
+    not_loaded: Mutex<HashSet<(u32, u64, String)>>,
     settings: Mutex<Settings>,
     workspace: Mutex<Vec<PathBuf>>,
     pub pool: AgentPool,
@@ -55,6 +57,7 @@ impl Session {
             saved: Mutex::new(HashMap::new()),
             notes: Mutex::new(HashMap::new()),
             baselines: Mutex::new(Baselines::default()),
+            not_loaded: Mutex::new(HashSet::new()),
             settings: Mutex::new(settings),
             workspace: Mutex::new(workspace),
             pool,
@@ -276,11 +279,22 @@ impl Session {
                 chosen.iter().map(|&i| &diffs[i]).chain(&nested).collect();
             let (params, sent) = patching::request(path, &text, &rope, &selected, policy);
             let link2 = link.clone();
-            tasks.push((
-                link.clone(),
-                sent,
-                tokio::spawn(async move { link2.call(Call::Patch(params)).await }),
-            ));
+            let task = match link.unavailable() {
+                // A program known not to have the file loses nothing by not hearing of it.
+                Some(_)
+                    if lock(&self.not_loaded).contains(&(
+                        pid,
+                        started.to_bits(),
+                        path.to_owned(),
+                    )) =>
+                {
+                    continue;
+                }
+                // Its baseline stays: the next save it takes sends everything since.
+                Some(why) => tokio::spawn(async move { Err(why) }),
+                None => tokio::spawn(async move { link2.call(Call::Patch(params)).await }),
+            };
+            tasks.push((link.clone(), sent, task));
             after.push((pid, started, k, diffs, chosen));
         }
         let agents = collect(tasks).await;
@@ -290,9 +304,12 @@ impl Session {
             let Ok(result) = &outcome.result else {
                 continue;
             };
+            let place = (pid, started.to_bits(), path.to_owned());
             if result.modules.is_empty() {
+                lock(&self.not_loaded).insert(place);
                 continue;
             }
+            lock(&self.not_loaded).remove(&place);
             let mut answers = vec![None; diffs.len()];
             for (&i, answer) in chosen.iter().zip(&result.definitions) {
                 answers[i] = Some(answer.status);
@@ -349,11 +366,14 @@ impl Session {
                 path: path.to_owned(),
                 qualnames: vec![qualname.clone()],
             });
-            tasks.push((
-                link.clone(),
-                sent.clone(),
-                tokio::spawn(async move { link.call(call).await }),
-            ));
+            let task = match link.unavailable() {
+                Some(why) => tokio::spawn(async move { Err(why) }),
+                None => {
+                    let link = link.clone();
+                    tokio::spawn(async move { link.call(call).await })
+                }
+            };
+            tasks.push((link.clone(), sent.clone(), task));
         }
         let agents = collect(tasks).await;
         // A reverted function runs text the server no longer has: the next save sends it

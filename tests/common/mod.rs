@@ -161,6 +161,14 @@ impl Program {
         }
     }
 
+    /// SIGCONT: a stopped program runs again.
+    pub fn resume(&mut self) {
+        // SAFETY: sending a signal to our own child.
+        unsafe {
+            libc::kill(self.pid() as i32, libc::SIGCONT);
+        }
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

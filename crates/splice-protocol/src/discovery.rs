@@ -119,6 +119,18 @@ pub fn remove_agent_files(dir: &Path, pid: u32) {
     let _ = fs::remove_file(socket_path(dir, pid));
 }
 
+/// Whether the process is stopped (by Ctrl-Z, `SIGSTOP`, or a debugger holding it): it
+/// answers nothing until it runs again. Known on Linux only.
+pub fn process_stopped(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (command) state ...`: the command may hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "T" || state == "t")
+}
+
 /// Whether a process with this pid exists (ours or not).
 pub fn process_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
