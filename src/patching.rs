@@ -361,6 +361,11 @@ pub fn request(
                 .or(diff.old.map(TakenPart::def))
                 .expect("a part on one side");
             let moved = change == Change::Moved;
+            let source = diff.new.filter(|_| !moved).map(|d| d.context_from(rope));
+            let previous = diff
+                .old
+                .filter(|_| !moved)
+                .map(|o| o.def().context_from(&o.rope));
             Definition {
                 qualname: any.qualname.clone(),
                 kind: match any.kind {
@@ -368,11 +373,10 @@ pub fn request(
                     _ => PartKind::Definition,
                 },
                 change,
-                source: diff.new.filter(|_| !moved).map(|d| d.context(rope)),
-                previous: diff
-                    .old
-                    .filter(|_| !moved)
-                    .map(|o| o.def().context(&o.rope)),
+                source: source.as_ref().map(|(_, text)| text.clone()),
+                source_line: source.as_ref().map_or(0, |(row, _)| *row as u32 + 1),
+                previous: previous.as_ref().map(|(_, text)| text.clone()),
+                previous_source_line: previous.as_ref().map_or(0, |(row, _)| *row as u32 + 1),
                 previous_line: diff.old.map(TakenPart::first_line),
                 line: diff
                     .new

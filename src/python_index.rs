@@ -70,8 +70,24 @@ impl PyDefinition {
     /// Compilable text with the definition at its real lines, every other line blank. `rope`
     /// is the text the definitions were found in.
     pub fn context(&self, rope: &Rope) -> String {
+        let (first, text) = self.context_from(rope);
+        "\n".repeat(first) + &text
+    }
+
+    /// The context from its first line on, and that line's row: what a request carries, so
+    /// that its size follows the definition, not its place in the file.
+    pub fn context_from(&self, rope: &Rope) -> (usize, String) {
+        let first = self
+            .context_rows
+            .iter()
+            .map(|part| match *part {
+                ContextRows::Copy { first, .. } => first,
+                ContextRows::Opener { row, .. } => row,
+            })
+            .min()
+            .unwrap_or(0);
         let mut text = String::new();
-        let mut row = 0;
+        let mut row = first;
         let mut put = |text: &mut String, at: usize, line: &dyn Fn(&mut String)| {
             if at < row {
                 return;
@@ -103,7 +119,7 @@ impl PyDefinition {
                 }
             }
         }
-        text
+        (first, text)
     }
 
     /// This definition found `rows` lines and `chars` characters further down.

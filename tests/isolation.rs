@@ -67,3 +67,39 @@ fn a_stopped_program_holds_up_no_save_and_catches_up_once_it_runs() {
     assert_eq!(stopped.eval("greet()"), "v4");
     lsp.shutdown();
 }
+
+#[test]
+fn a_request_grows_with_what_it_sends_not_with_where_it_is_in_the_file() {
+    // 2,000 functions over 20,000 lines: each sent padded to its line made a 40 MB request,
+    // over the agent's 32 MiB limit, and every save of the file failed.
+    let ws = Workspace::new();
+    let mut text = String::new();
+    for n in 0..2000 {
+        text.push_str(&format!(
+            "def f{n}(x):\n    a = x\n    b = a\n    c = b\n    d = c\n    e = d\n    g = e\n    return g + {n}\n\n\n"
+        ));
+    }
+    ws.write("big.py", &text);
+    ws.write("app.py", &format!("import big\n{PROBE_TAIL}"));
+    let mut program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"requestTimeoutMs": 120_000}));
+    lsp.deadline = std::time::Duration::from_secs(120);
+    let uri = ws.uri("big.py");
+    lsp.open(&uri, &text);
+    // Every function edited: each is sent with its previous text.
+    let edited = text.replace("return g + ", "return g - ");
+    ws.write("big.py", &edited);
+    lsp.change(&uri, 2, json!([{"text": edited}]));
+    lsp.save(&uri);
+    let result = lsp.patch_result(&uri);
+    let agent = by_pid(&result, program.pid()).unwrap_or_else(|| panic!("{result}"));
+    assert!(agent.get("error").is_none(), "{agent}");
+    let definitions = agent["definitions"].as_array().unwrap();
+    assert_eq!(definitions.len(), 2000);
+    assert!(
+        definitions.iter().all(|d| d["status"] == "patched"),
+        "{agent}"
+    );
+    assert_eq!(program.eval("big.f1999(5)"), 5 - 1999);
+    lsp.shutdown();
+}

@@ -342,7 +342,9 @@ fn five_megabyte_file_is_indexed_and_patched() {
     ws.write("big.py", &text);
     ws.write("app.py", &app("import big\n"));
     let mut program = Program::start(&ws, "app.py");
-    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
+    // A debug build on a busy machine parses 5 MB slowly: wait on it generously.
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"requestTimeoutMs": 120_000}));
+    lsp.deadline = std::time::Duration::from_secs(120);
     let uri = ws.uri("big.py");
     lsp.open(&uri, &text);
     let last = n - 1;

@@ -82,6 +82,17 @@ def _stage(part: dict) -> Tuple[int, int]:
     return 2, part["qualname"].count(".")
 
 
+def _placed(part: dict) -> dict:
+    """The part with its texts at their real lines: a request sends each from its first line
+    (`source_line`), the engine compiles it where it is in the file."""
+    placed = dict(part)
+    for key, line_key in (("source", "source_line"), ("previous", "previous_source_line")):
+        line = placed.pop(line_key, 0) or 0
+        if line > 1 and placed.get(key) is not None:
+            placed[key] = "\n" * (line - 1) + placed[key]
+    return placed
+
+
 def _over_limits(part: dict) -> Optional[dict]:
     """Why a part is refused before anything is compiled, if it is."""
     qualname = part["qualname"]
@@ -140,12 +151,12 @@ class Engine:
             self._commit(ctx, parts, plans, done, source, path)
 
         for i in order:
-            part = parts[i]
-            stage = _stage(part)[0]
-            refusal = _over_limits(part)
+            stage = _stage(parts[i])[0]
+            refusal = _over_limits(parts[i])
             if refusal is not None:
                 results[i] = refusal
                 continue
+            part = _placed(parts[i])
             try:
                 if stage < 2:
                     results[i] = statements.run_module_statement(ctx, part, policy != "skip", body_line)

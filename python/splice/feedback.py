@@ -31,18 +31,24 @@ class Unwrapped:
     """How to compile a patched function without the reporting handler: its context's text
     and the path of names to its code in what that compiles to."""
 
-    __slots__ = ("source", "filename", "flags", "path")
+    __slots__ = ("source", "blank_lines", "filename", "flags", "path")
 
     def __init__(self, source: str, filename: str, flags: int, path: List[str]) -> None:
-        self.source, self.filename, self.flags, self.path = source, filename, flags, path
+        # Kept without the blank lines that place it: one per patched function adds up.
+        text = source.lstrip("\n")
+        self.source, self.blank_lines = text, len(source) - len(text)
+        self.filename, self.flags, self.path = filename, flags, path
 
     def nested(self, name: str) -> Unwrapped:
-        return Unwrapped(self.source, self.filename, self.flags, self.path + [name])
+        inner = Unwrapped("", self.filename, self.flags, self.path + [name])
+        inner.source, inner.blank_lines = self.source, self.blank_lines
+        return inner
 
     def compile(self) -> Optional[CodeType]:
         from .codeobjects import find_path
 
-        module = compile(self.source, self.filename, "exec", self.flags, dont_inherit=True)
+        text = "\n" * self.blank_lines + self.source
+        module = compile(text, self.filename, "exec", self.flags, dont_inherit=True)
         return find_path(module, self.path)
 
 

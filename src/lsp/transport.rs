@@ -111,12 +111,24 @@ pub async fn write_frame(
 /// What to do with one message from the editor.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
-    /// Well formed: on to the server.
-    Pass,
+    /// Well formed: on to the server (and whether it is the `shutdown` request).
+    Pass { shutdown: bool },
     /// Answered here with this error (the response's body).
     Answer(Vec<u8>),
     /// Broken, but nothing can be answered (a notification has no id to answer).
     Drop(String),
+}
+
+/// The members of a message that say what it is; the rest is checked as JSON, not built.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    jsonrpc: Option<Value>,
+    id: Option<Value>,
+    method: Option<Value>,
+    #[serde(borrow)]
+    result: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    error: Option<&'a serde_json::value::RawValue>,
 }
 
 /// Checks one message body as JSON-RPC 2.0 over LSP: valid UTF-8 JSON, one object (no
@@ -126,45 +138,50 @@ pub fn judge(body: &[u8]) -> Verdict {
         Ok(text) => text,
         Err(err) => return error(Value::Null, PARSE_ERROR, format!("not UTF-8: {err}")),
     };
-    let value: Value = match serde_json::from_str(text) {
-        Ok(value) => value,
+    let first = text.trim_start().chars().next();
+    if first != Some('{') {
+        return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Err(err) => error(Value::Null, PARSE_ERROR, format!("not JSON: {err}")),
+            Ok(_) => {
+                let what = if first == Some('[') {
+                    "a batch (LSP has none)"
+                } else {
+                    "not an object"
+                };
+                let why = format!("a message is one JSON object, not {what}");
+                error(Value::Null, INVALID_REQUEST, why)
+            }
+        };
+    }
+    let message: Envelope<'_> = match serde_json::from_str(text) {
+        Ok(message) => message,
         Err(err) => return error(Value::Null, PARSE_ERROR, format!("not JSON: {err}")),
     };
-    let Value::Object(message) = &value else {
-        let what = if value.is_array() {
-            "a batch (LSP has none)"
-        } else {
-            "not an object"
-        };
-        return error(
-            Value::Null,
-            INVALID_REQUEST,
-            format!("a message is one JSON object, not {what}"),
-        );
-    };
-    let id = message.get("id").cloned();
-    let valid_id = matches!(&id, None | Some(Value::Number(_) | Value::String(_)));
-    let problem = if message.get("jsonrpc") != Some(&json!("2.0")) {
+    let valid_id = matches!(
+        &message.id,
+        None | Some(Value::Number(_) | Value::String(_))
+    );
+    let is_response = message.result.is_some() || message.error.is_some();
+    let problem = if message.jsonrpc != Some(json!("2.0")) {
         Some("`jsonrpc` must be \"2.0\"".to_owned())
     } else if !valid_id {
         Some("`id` must be a number or a string".to_owned())
     } else {
-        match message.get("method") {
+        match &message.method {
             Some(Value::String(_)) => None,
             Some(_) => Some("`method` must be a string".to_owned()),
-            None if message.contains_key("result") || message.contains_key("error") => None,
+            None if is_response => None,
             None => Some("a message needs a `method` (or is a response)".to_owned()),
         }
     };
-    match (problem, id) {
-        (None, _) => Verdict::Pass,
-        (Some(why), Some(id)) if valid_id && message.contains_key("method") => {
-            error(id, INVALID_REQUEST, why)
-        }
-        (Some(why), _) if message.contains_key("id") || !message.contains_key("method") => {
-            error(Value::Null, INVALID_REQUEST, why)
-        }
-        (Some(why), _) => Verdict::Drop(why),
+    let Some(why) = problem else {
+        let shutdown = message.id.is_some() && message.method == Some(json!("shutdown"));
+        return Verdict::Pass { shutdown };
+    };
+    match (message.id, message.method.is_some()) {
+        (Some(id), true) if valid_id => error(id, INVALID_REQUEST, why),
+        (Some(_), _) | (None, false) => error(Value::Null, INVALID_REQUEST, why),
+        (None, true) => Verdict::Drop(why),
     }
 }
 
@@ -196,8 +213,8 @@ pub async fn filter_input(
             }
         };
         match judge(&body) {
-            Verdict::Pass => {
-                if is_shutdown(&body) {
+            Verdict::Pass { shutdown } => {
+                if shutdown {
                     ending.shutdown.store(true, Ordering::Release);
                 }
                 if write_frame(&mut to_server, &body).await.is_err() {
@@ -211,11 +228,6 @@ pub async fn filter_input(
             Verdict::Drop(why) => tracing::warn!("dropped a message from the editor: {why}"),
         }
     }
-}
-
-fn is_shutdown(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body)
-        .is_ok_and(|m| m.get("method") == Some(&json!("shutdown")) && m.get("id").is_some())
 }
 
 /// Writes the server's frames and the filter's answers to the editor, each whole.

@@ -189,6 +189,8 @@ pub struct Lsp {
     /// Messages received while waiting for something else, in order.
     pending: VecDeque<Value>,
     next_id: u64,
+    /// How long a response or notification is waited for.
+    pub deadline: Duration,
 }
 
 impl Lsp {
@@ -217,6 +219,7 @@ impl Lsp {
             incoming,
             pending: VecDeque::new(),
             next_id: 1,
+            deadline: DEADLINE,
         }
     }
 
@@ -272,13 +275,16 @@ impl Lsp {
         if let Some(at) = self.pending.iter().position(&wanted) {
             return self.pending.remove(at).unwrap();
         }
-        let end = Instant::now() + DEADLINE;
+        let end = Instant::now() + self.deadline;
         loop {
             let left = end.saturating_duration_since(Instant::now());
             match self.incoming.recv_timeout(left) {
                 Ok(message) if wanted(&message) => return message,
                 Ok(message) => self.pending.push_back(message),
-                Err(_) => panic!("no {what} within {DEADLINE:?}; pending: {:?}", self.pending),
+                Err(_) => panic!(
+                    "no {what} within {:?}; pending: {:?}",
+                    self.deadline, self.pending
+                ),
             }
         }
     }

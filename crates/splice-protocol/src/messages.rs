@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Bumped on every change a peer of the previous version would misread.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Every method an agent answers.
 pub const METHODS: [&str; 6] = ["handshake", "ping", "patch", "revert", "loaded", "events"];
@@ -102,19 +102,29 @@ pub struct Definition {
     pub kind: PartKind,
     #[serde(default)]
     pub change: Change,
-    /// Its context in the saved text; absent when it was removed.
+    /// Its context in the saved text, from `source_line` on; absent when it was removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    /// Its context in the text the program last took; absent when new, or when the sender
-    /// does not know it (the agent then compares code).
+    /// The line `source` starts at (1-based; 0 or absent: line 1). The lines before it are not
+    /// sent: a request grows with what changed, not with where it is in the file.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub source_line: u32,
+    /// Its context in the text the program last took, from `previous_source_line` on; absent
+    /// when new, or when the sender does not know it (the agent then compares code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub previous_source_line: u32,
     /// A moved definition: its first line (decorators included) in the text the program last
     /// took and in the saved text. Only line numbers change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_line: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
