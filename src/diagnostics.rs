@@ -63,6 +63,12 @@ impl Notes {
     /// Replaces the notes of everything the attempt concerned with its results.
     pub fn record(&mut self, rope: &Rope, report: &PatchReport, hints: SuccessHints) {
         self.notes.retain(|n| n.owner != Owner::Document);
+        // Programs that already run every part of the file: no note about a part still holds.
+        for pid in &report.in_step {
+            self.notes.retain(|n| {
+                !matches!(&n.owner, Owner::Definition { pid: p, .. } | Owner::Agent(p) if p == pid)
+            });
+        }
         for outcome in &report.agents {
             self.notes.retain(|n| n.owner != Owner::Agent(outcome.pid));
             match &outcome.result {
@@ -159,6 +165,34 @@ impl Notes {
                 scope: (sent.start, sent.end),
             });
         }
+    }
+
+    /// The programs the notes are about.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .notes
+            .iter()
+            .filter_map(|n| match &n.owner {
+                Owner::Definition { pid, .. }
+                | Owner::Agent(pid)
+                | Owner::Exception { pid, .. } => Some(*pid),
+                Owner::Document => None,
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Drops every note about a program that is gone; whether any was dropped.
+    pub fn forget_program(&mut self, gone: u32) -> bool {
+        let before = self.notes.len();
+        self.notes.retain(|n| {
+            !matches!(&n.owner,
+                Owner::Definition { pid, .. } | Owner::Agent(pid) | Owner::Exception { pid, .. }
+                    if *pid == gone)
+        });
+        self.notes.len() != before
     }
 
     /// Shows a runtime event at its line in this document: one note per place and exception,
@@ -364,6 +398,7 @@ mod tests {
             path: "/x/app.py".into(),
             runtime_dir: "/run".into(),
             refused: Vec::new(),
+            in_step: Vec::new(),
             agents_found: 1,
             complete: true,
             agents: vec![AgentOutcome {

@@ -245,6 +245,7 @@ impl Session {
             .collect();
         let mut tasks = Vec::new();
         let mut after = Vec::new();
+        let mut in_step = Vec::new();
         let mut known_diffs: Vec<(&[patching::TakenPart], Vec<patching::PartDiff<'_>>)> =
             Vec::new();
         for (k, (link, taken)) in links.iter().zip(&taken).enumerate() {
@@ -271,6 +272,9 @@ impl Session {
                 })
                 .collect();
             if chosen.is_empty() {
+                if picked.is_none() && diffs.iter().all(|d| d.change.is_none()) {
+                    in_step.push(pid);
+                }
                 continue;
             }
             // Functions nested in a changed one answer for their live closures.
@@ -328,7 +332,8 @@ impl Session {
             };
             lock(&self.baselines).set(pid, started, path, now);
         }
-        let report = self.report(trigger, path, agents, found, picked.is_none());
+        let mut report = self.report(trigger, path, agents, found, picked.is_none());
+        report.in_step = in_step;
         Ok((self.finish(key, report, &rope), rope))
     }
 
@@ -414,6 +419,28 @@ impl Session {
         touched
     }
 
+    /// Drops the notes of programs no longer running; the keys of the documents that changed.
+    pub fn forget_exited(&self) -> Vec<String> {
+        let running: HashSet<u32> = self.pool.refresh().iter().map(|l| l.pid()).collect();
+        let mut notes = lock(&self.notes);
+        let mut changed = Vec::new();
+        for (key, doc_notes) in notes.iter_mut() {
+            let gone: HashSet<u32> = doc_notes
+                .pids()
+                .into_iter()
+                .filter(|pid| !running.contains(pid))
+                .collect();
+            let mut dropped = false;
+            for pid in gone {
+                dropped |= doc_notes.forget_program(pid);
+            }
+            if dropped {
+                changed.push(key.clone());
+            }
+        }
+        changed
+    }
+
     /// Whether a document with this key is open.
     pub fn is_open(&self, key: &str) -> bool {
         lock(&self.docs).contains_key(key)
@@ -434,6 +461,7 @@ impl Session {
             agents_found,
             runtime_dir: self.pool.dir().display().to_string(),
             refused: self.pool.refused(),
+            in_step: Vec::new(),
             complete,
         }
     }

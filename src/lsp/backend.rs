@@ -117,6 +117,15 @@ impl Backend {
         rope: ropey::Rope,
     ) -> Result<Value> {
         let params = convert::patch_result(uri.clone(), &rope, &report, self.encoding());
+        if let Ok(session) = self.session() {
+            for key in session.forget_exited() {
+                if let Ok(other) = key.parse::<Uri>() {
+                    if other != *uri {
+                        self.publish(&other).await;
+                    }
+                }
+            }
+        }
         self.publish(uri).await;
         self.client
             .send_notification::<ext::PatchResult>(params.clone())
@@ -146,10 +155,22 @@ impl Backend {
     fn watch(&self, session: &Arc<Session>) {
         let dir = session.pool.dir();
         let weak = Arc::downgrade(session);
+        let (client, encoding) = (self.client.clone(), self.encoding());
+        let runtime = tokio::runtime::Handle::current();
         match crate::agents::watch(&dir, move || {
-            if let Some(session) = weak.upgrade() {
-                session.pool.refresh();
-            }
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
+            // A program that exited takes its diagnostics with it.
+            let changed = session.forget_exited();
+            let client = client.clone();
+            runtime.spawn(async move {
+                for key in changed {
+                    if let Ok(uri) = key.parse::<Uri>() {
+                        publish(&client, &session, encoding, &uri).await;
+                    }
+                }
+            });
         }) {
             Ok(watcher) => *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher),
             Err(err) => tracing::warn!("cannot watch {}: {err}", dir.display()),

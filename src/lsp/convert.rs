@@ -153,6 +153,7 @@ mod tests {
             path: "/x/app.py".into(),
             runtime_dir: "/run".into(),
             refused: Vec::new(),
+            in_step: Vec::new(),
             agents_found,
             complete: true,
             agents: answered

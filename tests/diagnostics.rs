@@ -1,0 +1,71 @@
+//! What the editor shows is current: a save republishes the file's notes from the state of
+//! each program, also when nothing had to be sent, and a program that is gone takes its notes
+//! with it.
+
+mod common;
+
+use common::{Lsp, Program, Workspace, PROBE_TAIL};
+use serde_json::{json, Value};
+
+fn app(body: &str) -> String {
+    format!("def greet():\n    {body}\n{PROBE_TAIL}")
+}
+
+fn save(lsp: &mut Lsp, ws: &Workspace, name: &str, version: i32, text: &str) -> Value {
+    let uri = ws.uri(name);
+    ws.write(name, text);
+    lsp.change(&uri, version, json!([{"text": text}]));
+    lsp.save(&uri);
+    lsp.patch_result(&uri)
+}
+
+fn codes(diagnostics: &[Value]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .map(|d| d["code"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn an_error_whose_cause_is_gone_is_cleared_though_nothing_is_sent() {
+    let ws = Workspace::new();
+    let good = app("return 'hi'");
+    ws.write("app.py", &good);
+    let mut program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"successHints": "off"}));
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &good);
+
+    // Made a generator: refused, and shown.
+    save(&mut lsp, &ws, "app.py", 2, &app("yield 'hi'"));
+    let shown = lsp.diagnostics(&uri, |d| codes(d).contains(&"refused".to_owned()));
+    assert!(!shown.is_empty());
+
+    // Put back to what the program runs: nothing to send, and nothing left to show.
+    let result = save(&mut lsp, &ws, "app.py", 3, &good);
+    assert!(result["agents"].as_array().unwrap().is_empty(), "{result}");
+    lsp.diagnostics(&uri, |d| d.is_empty());
+    assert_eq!(program.eval("greet()"), "hi");
+    lsp.shutdown();
+}
+
+#[test]
+fn a_program_that_is_gone_takes_its_notes_with_it() {
+    let ws = Workspace::new();
+    let good = app("return 'hi'");
+    ws.write("app.py", &good);
+    ws.write("other.py", "X = 1\n");
+    let mut program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"successHints": "off"}));
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &good);
+    lsp.open(&ws.uri("other.py"), "X = 1\n");
+    save(&mut lsp, &ws, "app.py", 2, &app("yield 'hi'"));
+    lsp.diagnostics(&uri, |d| codes(d).contains(&"refused".to_owned()));
+
+    program.kill();
+    // Any later attempt finds it gone: app.py's notes about it go.
+    save(&mut lsp, &ws, "other.py", 2, "X = 2\n");
+    lsp.diagnostics(&uri, |d| !codes(d).contains(&"refused".to_owned()));
+    lsp.shutdown();
+}
