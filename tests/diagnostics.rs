@@ -69,3 +69,31 @@ fn a_program_that_is_gone_takes_its_notes_with_it() {
     lsp.diagnostics(&uri, |d| !codes(d).contains(&"refused".to_owned()));
     lsp.shutdown();
 }
+
+#[test]
+fn every_syntax_error_of_a_save_is_shown_at_its_line() {
+    let cases = [
+        ("a bracket left open at the end of a line", "def greet():\n    return 2 + (\n", 1),
+        ("a def line without its colon", "def greet()\n    return 2\n", 0),
+    ];
+    for (name, broken, line) in cases {
+        let ws = Workspace::new();
+        let good = app("return 'hi'");
+        ws.write("app.py", &good);
+        let mut program = Program::start(&ws, "app.py");
+        let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"successHints": "off"}));
+        let uri = ws.uri("app.py");
+        lsp.open(&uri, &good);
+        let text = format!("{broken}{PROBE_TAIL}");
+        save(&mut lsp, &ws, "app.py", 2, &text);
+        let shown = lsp.diagnostics(&uri, |d| !d.is_empty());
+        let at: Vec<i64> = shown
+            .iter()
+            .filter(|d| d["data"]["reason"] == "syntax-error")
+            .map(|d| d["range"]["start"]["line"].as_i64().unwrap())
+            .collect();
+        assert!(at.contains(&line), "{name}: {shown:?}");
+        assert_eq!(program.eval("greet()"), "hi", "{name}");
+        lsp.shutdown();
+    }
+}
