@@ -73,8 +73,16 @@ fn a_program_that_is_gone_takes_its_notes_with_it() {
 #[test]
 fn every_syntax_error_of_a_save_is_shown_at_its_line() {
     let cases = [
-        ("a bracket left open at the end of a line", "def greet():\n    return 2 + (\n", 1),
-        ("a def line without its colon", "def greet()\n    return 2\n", 0),
+        (
+            "a bracket left open at the end of a line",
+            "def greet():\n    return 2 + (\n",
+            1,
+        ),
+        (
+            "a def line without its colon",
+            "def greet()\n    return 2\n",
+            0,
+        ),
     ];
     for (name, broken, line) in cases {
         let ws = Workspace::new();

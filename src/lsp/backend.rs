@@ -224,7 +224,15 @@ impl LanguageServer for Backend {
                         ..TextDocumentSyncOptions::default()
                     },
                 )),
-                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![
+                            CodeActionKind::QUICKFIX,
+                            CodeActionKind::REFACTOR_REWRITE,
+                        ]),
+                        ..CodeActionOptions::default()
+                    },
+                )),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
                     ..ExecuteCommandOptions::default()
@@ -363,7 +371,8 @@ impl LanguageServer for Backend {
             let title = format!("Patch function '{}'", def.qualname);
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: title.clone(),
-                kind: Some(CodeActionKind::new("source.splice.patchFunction")),
+                // Where every editor's default code-action menu looks (VS Code's Ctrl+.).
+                kind: Some(CodeActionKind::REFACTOR_REWRITE),
                 command: Some(Command {
                     title,
                     command: ext::PATCH_FUNCTION.into(),

@@ -306,7 +306,7 @@ describe('splice-lsp, started as the extension starts it', { skip: SERVER_MISSIN
     assert.equal(actions?.length, 1);
     const action = actions[0];
     assert.equal(action.title, "Patch function 'handle_request'");
-    assert.equal(action.kind, 'source.splice.patchFunction');
+    assert.equal(action.kind, 'refactor.rewrite');
     assert.equal(action.command?.command, ServerCommand.patchFunction);
     assert.deepEqual(action.command.arguments, [{ uri: uri(), position: at }]);
   });
