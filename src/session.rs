@@ -40,6 +40,8 @@ pub struct Session {
     baselines: Mutex<Baselines>,
     /// (pid, started at, path) of programs that answered that they have not loaded the file.
     not_loaded: Mutex<HashSet<(u32, u64, String)>>,
+    /// Documents whose next save the editor announced as its own (after a delay, on focus out).
+    automatic_saves: Mutex<HashSet<String>>,
     settings: Mutex<Settings>,
     workspace: Mutex<Vec<PathBuf>>,
     pub pool: AgentPool,
@@ -58,6 +60,7 @@ impl Session {
             notes: Mutex::new(HashMap::new()),
             baselines: Mutex::new(Baselines::default()),
             not_loaded: Mutex::new(HashSet::new()),
+            automatic_saves: Mutex::new(HashSet::new()),
             settings: Mutex::new(settings),
             workspace: Mutex::new(workspace),
             pool,
@@ -84,6 +87,23 @@ impl Session {
     pub fn saved(&self, key: &str) {
         if let Some(rope) = self.with_document(key, |d| d.rope.clone()) {
             lock(&self.saved).insert(key.to_owned(), rope);
+        }
+    }
+
+    /// A save that patches nothing (an automatic one): programs running now keep what they
+    /// took, so those without a baseline of the file get one from the text saved before, not
+    /// from this save's. Call before `saved`.
+    pub fn keep_baselines(&self, key: &str, path: &str) {
+        let Some((rope, defs)) = self.snapshot(key) else {
+            return;
+        };
+        let mut parts = None;
+        for link in self.agents() {
+            let (pid, started) = (link.pid(), link.record.info.started_at);
+            if lock(&self.baselines).get(pid, started, path).is_none() {
+                let parts = parts.get_or_insert_with(|| self.saved_parts(key, &rope, &defs));
+                lock(&self.baselines).set(pid, started, path, parts.clone());
+            }
         }
     }
 
@@ -439,6 +459,21 @@ impl Session {
             }
         }
         changed
+    }
+
+    /// Notes the reason of the save about to happen: made by the editor by itself or not.
+    pub fn will_save(&self, key: &str, automatic: bool) {
+        let mut pending = lock(&self.automatic_saves);
+        if automatic {
+            pending.insert(key.to_owned());
+        } else {
+            pending.remove(key);
+        }
+    }
+
+    /// Whether the save that just happened was one the editor made by itself.
+    pub fn take_automatic_save(&self, key: &str) -> bool {
+        lock(&self.automatic_saves).remove(key)
     }
 
     /// Whether a document with this key is open.

@@ -43,6 +43,9 @@ pub enum ModuleStatements {
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     pub patch_on_save: bool,
+    /// Whether saves the editor makes by itself (after a delay, on focus change) patch too:
+    /// off, so that a program is not patched in the middle of typing.
+    pub patch_on_auto_save: bool,
     pub runtime_dir: Option<PathBuf>,
     pub agents: AgentScope,
     pub pids: Vec<u32>,
@@ -55,6 +58,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             patch_on_save: true,
+            patch_on_auto_save: false,
             runtime_dir: None,
             agents: AgentScope::All,
             pids: Vec::new(),

@@ -241,3 +241,39 @@ fn ask_mode_runs_a_changed_statement_only_from_its_code_action() {
     );
     lsp.shutdown();
 }
+
+#[test]
+fn a_save_the_editor_makes_by_itself_does_not_patch_unless_asked() {
+    let ws = Workspace::new();
+    let before = format!("def f():\n    return 1\n{PROBE_TAIL}");
+    let after = before.replace("return 1", "return 2");
+    ws.write("app.py", &before);
+    let mut program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &before);
+    ws.write("app.py", &after);
+    lsp.change(&uri, 2, json!([{"text": after}]));
+    // Auto-save after a delay (reason 2): the file is saved, the program left alone.
+    lsp.notify(
+        "textDocument/willSave",
+        json!({"textDocument": {"uri": uri}, "reason": 2}),
+    );
+    lsp.save(&uri);
+    let listed = lsp.request(
+        "workspace/executeCommand",
+        json!({"command": "splice.listAgents"}),
+    );
+    assert!(listed.is_array());
+    assert_eq!(program.eval("f()"), 1);
+    // Ctrl+S (reason 1): patched.
+    lsp.notify(
+        "textDocument/willSave",
+        json!({"textDocument": {"uri": uri}, "reason": 1}),
+    );
+    lsp.save(&uri);
+    let result = lsp.patch_result(&uri);
+    assert_eq!(result["trigger"], "save", "{result}");
+    assert_eq!(program.eval("f()"), 2);
+    lsp.shutdown();
+}

@@ -221,6 +221,8 @@ impl LanguageServer for Backend {
                         save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
                             include_text: Some(false),
                         })),
+                        // The reason of each save: auto-saves do not patch by default.
+                        will_save: Some(true),
                         ..TextDocumentSyncOptions::default()
                     },
                 )),
@@ -301,13 +303,26 @@ impl LanguageServer for Backend {
         }
     }
 
+    async fn will_save(&self, params: WillSaveTextDocumentParams) {
+        let Ok(session) = self.session() else { return };
+        let automatic = matches!(
+            params.reason,
+            TextDocumentSaveReason::AFTER_DELAY | TextDocumentSaveReason::FOCUS_OUT
+        );
+        session.will_save(&key(&params.text_document.uri), automatic);
+    }
+
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         let Ok(session) = self.session() else { return };
         let uri = params.text_document.uri;
-        if session.settings().patch_on_save {
+        let settings = session.settings();
+        let automatic = session.take_automatic_save(&key(&uri));
+        if settings.patch_on_save && (!automatic || settings.patch_on_auto_save) {
             if let Err(err) = self.patch(&uri, Selection::Changed, Trigger::Save).await {
                 tracing::warn!("patch on save of {}: {}", uri.as_str(), err.message);
             }
+        } else if let Ok(path) = path_of(&uri) {
+            session.keep_baselines(&key(&uri), &path);
         }
         session.saved(&key(&uri));
     }

@@ -15,15 +15,18 @@ export interface ConfigReader {
 
 export type AgentScope = 'all' | 'workspace' | 'pids';
 export type SuccessHints = 'all' | 'off';
+export type ModuleStatements = 'run' | 'ask' | 'off';
 
 /** Exactly the keys splice-lsp understands; a missing key means the server's default. */
 export interface ServerSettings {
   patchOnSave: boolean;
+  patchOnAutoSave: boolean;
   runtimeDir?: string;
   agents?: AgentScope;
   pids?: number[];
   successHints?: SuccessHints;
   requestTimeoutMs?: number;
+  moduleStatements?: ModuleStatements;
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[]): T | undefined {
@@ -44,7 +47,12 @@ export function expandHome(value: string, home: string = os.homedir()): string {
 export function serverSettings(config: ConfigReader, home?: string): ServerSettings {
   const settings: ServerSettings = {
     patchOnSave: config.get('patchOnSave') !== false,
+    patchOnAutoSave: config.get('patchOnAutoSave') === true,
   };
+  const statements = oneOf(config.get('moduleStatements'), ['run', 'ask', 'off'] as const);
+  if (statements) {
+    settings.moduleStatements = statements;
+  }
   const runtimeDir = config.get('runtimeDir');
   if (typeof runtimeDir === 'string' && runtimeDir.trim() !== '') {
     settings.runtimeDir = expandHome(runtimeDir.trim(), home);

@@ -7,7 +7,15 @@ import { manifestDefaults } from '../support';
 describe('settings sent to splice-lsp', () => {
   test('the manifest defaults make the server defaults', () => {
     assert.deepEqual(initializationOptions(objectReader(manifestDefaults())), {
-      splice: { patchOnSave: true, agents: 'all', pids: [], successHints: 'all', requestTimeoutMs: 10000 },
+      splice: {
+        patchOnSave: true,
+        patchOnAutoSave: false,
+        moduleStatements: 'run',
+        agents: 'all',
+        pids: [],
+        successHints: 'all',
+        requestTimeoutMs: 10000,
+      },
     });
   });
 
@@ -25,6 +33,8 @@ describe('settings sent to splice-lsp', () => {
       serverSettings(
         objectReader({
           patchOnSave: false,
+          patchOnAutoSave: true,
+          moduleStatements: 'ask',
           runtimeDir: ' /run/user/1000/splice ',
           agents: 'pids',
           pids: [41, 42],
@@ -34,6 +44,8 @@ describe('settings sent to splice-lsp', () => {
       ),
       {
         patchOnSave: false,
+        patchOnAutoSave: true,
+        moduleStatements: 'ask',
         runtimeDir: '/run/user/1000/splice',
         agents: 'pids',
         pids: [41, 42],
@@ -55,10 +67,13 @@ describe('settings sent to splice-lsp', () => {
           requestTimeoutMs: 1500.6,
         }),
       ),
-      { patchOnSave: true, pids: [1], requestTimeoutMs: 1501 },
+      { patchOnSave: true, patchOnAutoSave: false, pids: [1], requestTimeoutMs: 1501 },
     );
-    assert.deepEqual(serverSettings(objectReader({ requestTimeoutMs: -1 })), { patchOnSave: true });
-    assert.deepEqual(serverSettings(objectReader({})), { patchOnSave: true });
+    assert.deepEqual(serverSettings(objectReader({ requestTimeoutMs: -1 })), {
+      patchOnSave: true,
+      patchOnAutoSave: false,
+    });
+    assert.deepEqual(serverSettings(objectReader({})), { patchOnSave: true, patchOnAutoSave: false });
   });
 
   test('runtimeDir expands ~', () => {
