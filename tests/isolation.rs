@@ -65,6 +65,11 @@ fn a_stopped_program_holds_up_no_save_and_catches_up_once_it_runs() {
     let caught_up = by_pid(&third, stopped.pid()).expect("the resumed program is reported");
     assert_eq!(caught_up["definitions"][0]["status"], "patched", "{third}");
     assert_eq!(stopped.eval("greet()"), "v4");
+    // Still without the file: asked whether it has it, it answers as before (the text itself
+    // is not sent to it).
+    let without = by_pid(&third, elsewhere.pid()).expect("the other program is reported");
+    assert_eq!(without["modules"], json!([]), "{third}");
+    assert_eq!(without["definitions"][0]["status"], "not-loaded", "{third}");
     lsp.shutdown();
 }
 
