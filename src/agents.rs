@@ -217,8 +217,13 @@ fn follow_events(record: AgentRecord, label: String, closed: Arc<AtomicBool>, si
 
 fn connect(record: &AgentRecord, timeout: Duration) -> Result<Client, String> {
     let address = Address::parse(&record.info.address)?;
-    let client = Client::connect(&address, record.token.clone(), Some(timeout))
-        .map_err(|e| describe(e, timeout))?;
+    let client = match Client::connect(&address, record.token.clone(), Some(timeout)) {
+        Ok(client) => client,
+        Err(err) => {
+            forget_if_deaf(&address, &err);
+            return Err(describe(err, timeout));
+        }
+    };
     // A record can name another program's listener: nothing is sent to an agent that is not
     // the process its record is about.
     if client.agent.pid != record.info.pid {
@@ -228,6 +233,25 @@ fn connect(record: &AgentRecord, timeout: Duration) -> Result<Client, String> {
         ));
     }
     Ok(client)
+}
+
+/// A record whose socket is gone or has no listener, while its pid lives on (reused by another
+/// process, or an agent that was stopped): nobody will ever answer there. Its record and socket
+/// are removed, so that it is not tried on every save.
+fn forget_if_deaf(address: &Address, err: &ClientError) {
+    let ClientError::Io(io) = err else { return };
+    let deaf = matches!(
+        io.kind(),
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+    );
+    if let (true, Address::Unix(socket)) = (deaf, address) {
+        tracing::warn!(
+            "nobody listens at {}: its record is removed",
+            socket.display()
+        );
+        let _ = std::fs::remove_file(socket.with_extension("json"));
+        let _ = std::fs::remove_file(socket);
+    }
 }
 
 fn describe(err: ClientError, timeout: Duration) -> String {

@@ -106,3 +106,27 @@ fn a_record_naming_another_agent_is_refused_at_the_handshake() {
     assert_eq!(program.eval("f()"), 2);
     lsp.shutdown();
 }
+
+#[test]
+fn a_record_nobody_answers_for_is_removed() {
+    let ws = Workspace::new();
+    ws.write("app.py", &format!("{APP}{PROBE_TAIL}"));
+    ensure_private_dir(&ws.runtime_dir()).unwrap();
+    // A live pid (this test's) that is no agent: its socket was never made.
+    let pid = std::process::id();
+    let address = format!("unix:{}", socket_path(&ws.runtime_dir(), pid).display());
+    write_record(&ws.runtime_dir(), &planted(pid, address, None)).unwrap();
+    let record = ws.runtime_dir().join(format!("{pid}.json"));
+
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
+    let result = save_edit(&mut lsp, &ws);
+    let agents = result["agents"].as_array().unwrap();
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["pid"] == pid && a["error"].is_string()),
+        "{result}"
+    );
+    assert!(!record.exists(), "the record of nobody is still there");
+    lsp.shutdown();
+}
