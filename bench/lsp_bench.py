@@ -560,6 +560,37 @@ while True:
 """
 
 
+BIG_DOCUMENT_MB = 50
+
+
+def big_document(root: Path) -> dict:
+    """VmRSS of splice-lsp with one BIG_DOCUMENT_MB document open (as a codeAction on it has
+    seen it whole), and after it is closed again."""
+    chunk = 'def f{n}(x):\n    """' + "pad " * 20 + '"""\n    return x + {n}\n\n'
+    parts, size, n = [], 0, 0
+    while size < BIG_DOCUMENT_MB * 1_000_000:
+        parts.append(chunk.format(n=n))
+        size += len(parts[-1])
+        n += 1
+    text = "".join(parts)
+    folder = root / "big-document"
+    folder.mkdir()
+    lsp = Lsp(root, "big-document", root / "run-big-document", folder)
+    try:
+        uri = (folder / "big.py").as_uri()
+        status = {"initialized": ab.proc_status_kb(lsp.process.pid)}
+        lsp.open(uri, text)
+        lsp.code_action(uri, 1, 0)
+        status["open"] = ab.proc_status_kb(lsp.process.pid)
+        status["hwm"] = ab.proc_status_kb(lsp.process.pid, "VmHWM")
+        lsp.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        lsp.request("workspace/executeCommand", {"command": "splice.listAgents"})
+        status["closed"] = ab.proc_status_kb(lsp.process.pid)
+        return {"mb": len(text) / 1e6, "definitions": n, "kb": status}
+    finally:
+        lsp.close()
+
+
 def memory(root: Path, text: str) -> dict:
     """VmRSS of splice-lsp: initialized; with OPEN_FILES distinct 3,000-line files open; after
     a save of each that changes hot_path (one program imported all of them: the server keeps,
@@ -653,6 +684,8 @@ def measure(root: Path) -> dict:
     r["many"] = save_many(root, text, pair, "sleep")
     log(f"4. VmRSS with {OPEN_FILES} open files")
     r["rss"] = memory(root, text)
+    log(f"4c. VmRSS with one {BIG_DOCUMENT_MB} MB document")
+    r["big_document"] = big_document(root)
     return r
 
 
@@ -829,6 +862,22 @@ def table(r: dict) -> tuple[list[tuple[str, ...]], list[str]]:
             "< 100 MB",
             verdict(peak_mb < 100, f" by {peak_mb - 100:.1f} MB"),
             f"`{SCRIPT}` (memory)",
+        ),
+        (
+            f"4c. splice-lsp VmRSS with one {r['big_document']['mb']:.0f} MB document "
+            f"({r['big_document']['definitions']:,} functions) open, then closed",
+            (
+                f"{r['big_document']['kb']['open'] / 1024:.0f} MB open (VmHWM "
+                f"{r['big_document']['kb']['hwm'] / 1024:.0f} MB); "
+                f"{r['big_document']['kb']['closed'] / 1024:.0f} MB after it is closed "
+                f"(initialized: {r['big_document']['kb']['initialized'] / 1024:.0f} MB)"
+            ),
+            "< 300 MB open",
+            verdict(
+                r["big_document"]["kb"]["hwm"] < 300 * 1024,
+                f" by {r['big_document']['kb']['hwm'] / 1024 - 300:.0f} MB",
+            ),
+            f"`{SCRIPT}` (big_document)",
         ),
         (
             (
