@@ -315,6 +315,16 @@ impl AgentPool {
         self.refresh();
     }
 
+    /// The programs linked, as of the last `refresh`.
+    pub fn pids(&self) -> Vec<u32> {
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
     /// Reads the records again: new agents get a link, gone or restarted ones lose theirs.
     pub fn refresh(&self) -> Vec<Arc<AgentLink>> {
         let dir = self.dir();

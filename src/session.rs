@@ -451,9 +451,10 @@ impl Session {
         touched
     }
 
-    /// Drops the notes of programs no longer running; the keys of the documents that changed.
+    /// Drops the notes of programs no longer running (as of the pool's last look at the
+    /// records); the keys of the documents that changed.
     pub fn forget_exited(&self) -> Vec<String> {
-        let running: HashSet<u32> = self.pool.refresh().iter().map(|l| l.pid()).collect();
+        let running: HashSet<u32> = self.pool.pids().into_iter().collect();
         let mut notes = lock(&self.notes);
         let mut changed = Vec::new();
         for (key, doc_notes) in notes.iter_mut() {

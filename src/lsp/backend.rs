@@ -162,6 +162,7 @@ impl Backend {
                 return;
             };
             // A program that exited takes its diagnostics with it.
+            session.pool.refresh();
             let changed = session.forget_exited();
             let client = client.clone();
             runtime.spawn(async move {

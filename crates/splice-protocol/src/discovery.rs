@@ -218,10 +218,13 @@ fn check_record(dir: &Path, pid: u32, path: &Path) -> Result<Option<AgentRecord>
         let socket = Path::new(socket);
         let here = |p: &Path| fs::canonicalize(p).ok();
         let named = socket.file_name() == Some(std::ffi::OsStr::new(&format!("{pid}.sock")));
-        if !named
-            || socket.parent().and_then(here).is_none()
-            || socket.parent().and_then(here) != here(dir)
-        {
+        // Written with the same folder name as read, the usual case, needs no system call.
+        let inside = socket.parent() == Some(dir)
+            || socket
+                .parent()
+                .and_then(here)
+                .is_some_and(|p| Some(p) == here(dir));
+        if !named || !inside {
             return Err(format!(
                 "names the socket {}, not {pid}.sock of this folder",
                 socket.display()
