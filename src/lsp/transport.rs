@@ -101,10 +101,10 @@ pub async fn write_frame(
     writer: &mut (impl AsyncWrite + Unpin),
     body: &[u8],
 ) -> std::io::Result<()> {
-    writer
-        .write_all(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes())
-        .await?;
-    writer.write_all(body).await?;
+    // One write per frame: stdout's writes each cost a trip through tokio's blocking threads.
+    let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    frame.extend_from_slice(body);
+    writer.write_all(&frame).await?;
     writer.flush().await
 }
 
