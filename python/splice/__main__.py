@@ -1,7 +1,7 @@
 """`python -m splice app.py [args]` / `python -m splice -m pkg.mod [args]`: run a program as
 `__main__`, exactly as `python app.py` would, with the agent listening.
 
-`python -m splice --agents` lists this user's running agents.
+`python -m splice --agents [--json]` lists this user's running agents.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 
 USAGE = """usage: python -m splice app.py [args ...]
        python -m splice -m pkg.mod [args ...]
-       python -m splice --agents
+       python -m splice --agents [--json]
 
 Runs the program with the splice agent listening, so that editors (through splice-lsp) can
 patch its functions while it runs. Environment: SPLICE_RUNTIME_DIR (where agents are found),
@@ -109,6 +109,25 @@ def _start_agent(argv: List[str]) -> None:
         print(f"splice: the agent could not start ({err}); running without it", file=sys.stderr)
 
 
+def _agents_table(records: List[dict]) -> str:
+    """The agents as a table for people, or a sentence when there are none."""
+    import splice
+
+    if not records:
+        return (
+            f"no program is running with the splice agent (looked in {splice._agent.runtime_dir()}); "
+            "start one with: python -m splice app.py"
+        )
+    import time
+
+    rows = [("PID", "PYTHON", "STARTED", "FOLDER", "PROGRAM")]
+    for r in records:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.get("started_at", 0)))
+        rows.append((str(r["pid"]), r.get("python_version", "?"), started, r.get("cwd", ""), " ".join(r["argv"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
+
+
 def main() -> None:
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help"):
@@ -123,7 +142,11 @@ def main() -> None:
             raise SystemExit(f"splice: {err}") from None
         for record in records:
             record.pop("token", None)
-            print(json.dumps(record))
+        if "--json" in args[1:]:
+            for record in records:
+                print(json.dumps(record))
+        else:
+            print(_agents_table(records))
         return
     if args[0] == "--version":
         import splice

@@ -270,8 +270,27 @@ def test_agents_lists_one_json_line_per_live_agent_without_token(program, runtim
     records = sorted([first.record(), second.record()], key=lambda r: r["pid"])
     (runtime_dir / "99999999.json").write_text("{}")  # no such process
 
-    done = run(first.root, runtime_dir, SPLICE, ["--agents"])
+    done = run(first.root, runtime_dir, SPLICE, ["--agents", "--json"])
 
     assert done.returncode == 0, done.stderr
     listed = [json.loads(line) for line in done.stdout.splitlines()]
     assert listed == [{k: v for k, v in r.items() if k != "token"} for r in records]
+
+
+def test_agents_prints_a_table_for_people_and_says_so_when_none_runs(program, runtime_dir):
+    prog = program(APP, argv=["app.py", "--port", "8000"])
+    prog.record()
+
+    table = run(prog.root, runtime_dir, SPLICE, ["--agents"])
+
+    header, *rows = table.stdout.splitlines()
+    assert header.split() == ["PID", "PYTHON", "STARTED", "FOLDER", "PROGRAM"]
+    assert len(rows) == 1 and rows[0].split()[0] == str(prog.pid)
+    assert rows[0].endswith("app.py --port 8000")
+    assert "token" not in table.stdout
+    prog.close()
+
+    # Killed: its record is stale, and the listing itself cleans it.
+    empty = run(prog.root, runtime_dir, SPLICE, ["--agents"])
+    assert empty.returncode == 0
+    assert empty.stdout.startswith("no program is running with the splice agent"), empty.stdout
