@@ -305,26 +305,15 @@ impl Session {
                 chosen.iter().map(|&i| &diffs[i]).chain(&nested).collect();
             let (params, sent) = patching::request(path, &text, &rope, &selected, policy);
             let link2 = link.clone();
+            let place = (pid, started.to_bits(), path.to_owned());
+            let said_not_loaded = lock(&self.not_loaded).contains(&place);
             let task = match link.unavailable() {
                 // A program known not to have the file loses nothing by not hearing of it.
-                Some(_)
-                    if lock(&self.not_loaded).contains(&(
-                        pid,
-                        started.to_bits(),
-                        path.to_owned(),
-                    )) =>
-                {
-                    continue;
-                }
+                Some(_) if said_not_loaded => continue,
                 // Its baseline stays: the next save it takes sends everything since.
                 Some(why) => tokio::spawn(async move { Err(why) }),
                 // One that said it has not loaded the file is asked again before the text goes.
-                None if lock(&self.not_loaded).contains(&(
-                    pid,
-                    started.to_bits(),
-                    path.to_owned(),
-                )) =>
-                {
+                None if said_not_loaded => {
                     let qualnames: Vec<String> = sent.iter().map(|s| s.qualname.clone()).collect();
                     tokio::spawn(async move { patch_if_loaded(&link2, params, qualnames).await })
                 }

@@ -19,6 +19,22 @@ fn save(lsp: &mut Lsp, ws: &Workspace, name: &str, version: i32, text: &str) -> 
     lsp.patch_result(&uri)
 }
 
+/// A program running `text` as app.py, and a server with app.py (and `others`) open.
+fn started(text: &str, others: &[(&str, &str)]) -> (Workspace, Program, Lsp) {
+    let ws = Workspace::new();
+    ws.write("app.py", text);
+    for (name, other) in others {
+        ws.write(name, other);
+    }
+    let program = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"successHints": "off"}));
+    lsp.open(&ws.uri("app.py"), text);
+    for (name, other) in others {
+        lsp.open(&ws.uri(name), other);
+    }
+    (ws, program, lsp)
+}
+
 fn codes(diagnostics: &[Value]) -> Vec<String> {
     diagnostics
         .iter()
@@ -28,13 +44,9 @@ fn codes(diagnostics: &[Value]) -> Vec<String> {
 
 #[test]
 fn an_error_whose_cause_is_gone_is_cleared_though_nothing_is_sent() {
-    let ws = Workspace::new();
     let good = app("return 'hi'");
-    ws.write("app.py", &good);
-    let mut program = Program::start(&ws, "app.py");
-    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"successHints": "off"}));
+    let (ws, mut program, mut lsp) = started(&good, &[]);
     let uri = ws.uri("app.py");
-    lsp.open(&uri, &good);
 
     // Made a generator: refused, and shown.
     save(&mut lsp, &ws, "app.py", 2, &app("yield 'hi'"));
@@ -51,15 +63,8 @@ fn an_error_whose_cause_is_gone_is_cleared_though_nothing_is_sent() {
 
 #[test]
 fn a_program_that_is_gone_takes_its_notes_with_it() {
-    let ws = Workspace::new();
-    let good = app("return 'hi'");
-    ws.write("app.py", &good);
-    ws.write("other.py", "X = 1\n");
-    let mut program = Program::start(&ws, "app.py");
-    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"successHints": "off"}));
+    let (ws, mut program, mut lsp) = started(&app("return 'hi'"), &[("other.py", "X = 1\n")]);
     let uri = ws.uri("app.py");
-    lsp.open(&uri, &good);
-    lsp.open(&ws.uri("other.py"), "X = 1\n");
     save(&mut lsp, &ws, "app.py", 2, &app("yield 'hi'"));
     lsp.diagnostics(&uri, |d| codes(d).contains(&"refused".to_owned()));
 
@@ -85,13 +90,8 @@ fn every_syntax_error_of_a_save_is_shown_at_its_line() {
         ),
     ];
     for (name, broken, line) in cases {
-        let ws = Workspace::new();
-        let good = app("return 'hi'");
-        ws.write("app.py", &good);
-        let mut program = Program::start(&ws, "app.py");
-        let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"successHints": "off"}));
+        let (ws, mut program, mut lsp) = started(&app("return 'hi'"), &[]);
         let uri = ws.uri("app.py");
-        lsp.open(&uri, &good);
         let text = format!("{broken}{PROBE_TAIL}");
         save(&mut lsp, &ws, "app.py", 2, &text);
         let shown = lsp.diagnostics(&uri, |d| !d.is_empty());
