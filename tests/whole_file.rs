@@ -43,6 +43,14 @@ fn every_statement_of_a_save_reaches_the_program_or_says_why() {
             reasons: &["code-replaced"],
         },
         Case {
+            name: "the first save leaves code another compiler made alone (an unedited function)",
+            before: "def f():\n    return 1\n\nf.__code__ = (lambda: 42).__code__\n\ndef g():\n    return 1\n",
+            after: "def f():\n    return 1\n\nf.__code__ = (lambda: 42).__code__\n\ndef g():\n    return 2\n",
+            probe: "[f(), g()]",
+            expected: json!([42, 2]),
+            reasons: &["code-replaced"],
+        },
+        Case {
             name: "an edit of one namesake changes only that one",
             before: "HANDLERS = []\ndef reg(f):\n    HANDLERS.append(f)\n    return f\n\n@reg\ndef _():\n    return 'a'\n\n@reg\ndef _():\n    return 'b'\n",
             after: "HANDLERS = []\ndef reg(f):\n    HANDLERS.append(f)\n    return f\n\n@reg\ndef _():\n    return 'a'\n\n@reg\ndef _():\n    return 'B'\n",
