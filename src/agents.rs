@@ -109,11 +109,7 @@ impl AgentLink {
 
     /// `pid 4242 (app.py)`.
     pub fn label(&self) -> String {
-        format!(
-            "pid {} ({})",
-            self.pid(),
-            program_name(&self.record.info.argv)
-        )
+        crate::processes::label(&self.record)
     }
 
     /// Sends one call; `Err` carries a sentence saying what went wrong.
@@ -133,17 +129,6 @@ impl AgentLink {
             )),
         }
     }
-}
-
-pub fn program_name(argv: &[String]) -> String {
-    argv.first()
-        .map(|arg| {
-            Path::new(arg)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| arg.clone())
-        })
-        .unwrap_or_else(|| "python".into())
 }
 
 fn serve_link(

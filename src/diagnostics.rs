@@ -89,7 +89,7 @@ impl Notes {
                             !matches!(&n.owner, Owner::Definition { pid, .. } if *pid == outcome.pid)
                         });
                     }
-                    self.record_definitions(rope, outcome, hints)
+                    self.record_definitions(rope, report, outcome, hints)
                 }
             }
         }
@@ -107,7 +107,14 @@ impl Notes {
         }
     }
 
-    fn record_definitions(&mut self, rope: &Rope, outcome: &AgentOutcome, hints: SuccessHints) {
+    fn record_definitions(
+        &mut self,
+        rope: &Rope,
+        report: &PatchReport,
+        outcome: &AgentOutcome,
+        hints: SuccessHints,
+    ) {
+        let several = processes_with_file(report).len() > 1;
         let Ok(result) = &outcome.result else { return };
         for (sent, answer) in outcome.sent.iter().zip(&result.definitions) {
             let owner = Owner::Definition {
@@ -133,7 +140,12 @@ impl Notes {
                         severity: Severity::Information,
                         code: "still-running".into(),
                         reason: None,
-                        message: running.clone(),
+                        // Which worker, when the file is in several processes.
+                        message: if several {
+                            format!("{}: {running}", outcome.label)
+                        } else {
+                            running.clone()
+                        },
                         owner: owner.clone(),
                         scope: (sent.start, sent.end),
                     });
@@ -150,7 +162,12 @@ impl Notes {
                     if hints == SuccessHints::Off {
                         continue;
                     }
-                    (Severity::Hint, on_name, success_message(outcome, answer))
+                    let message = if several {
+                        tree_success_message(report, &sent.key, answer)
+                    } else {
+                        success_message(outcome, answer)
+                    };
+                    (Severity::Hint, on_name, message)
                 }
                 Status::Unchanged | Status::NotLoaded => continue,
             };
@@ -165,6 +182,22 @@ impl Notes {
                 scope: (sent.start, sent.end),
             });
         }
+    }
+
+    /// The notes to show: one of several that say the same at the same place (the same
+    /// refusal, or one hint about every process, from each worker of a program).
+    pub fn shown(&self) -> Vec<Note> {
+        let mut shown: Vec<Note> = Vec::with_capacity(self.notes.len());
+        for note in &self.notes {
+            let same = |n: &Note| {
+                (n.start, n.end, n.severity, &n.code, &n.message)
+                    == (note.start, note.end, note.severity, &note.code, &note.message)
+            };
+            if !shown.iter().any(same) {
+                shown.push(note.clone());
+            }
+        }
+        shown
     }
 
     /// The programs the notes are about.
@@ -324,6 +357,71 @@ fn success_message(outcome: &AgentOutcome, answer: &splice_protocol::DefinitionR
         format!(" · {}", answer.message)
     };
     format!("{verb} in {}{live}{extra}", outcome.label)
+}
+
+/// The processes a save concerned: those with the file loaded, and those that failed to answer.
+fn processes_with_file(report: &PatchReport) -> Vec<&AgentOutcome> {
+    report
+        .agents
+        .iter()
+        .filter(|a| a.result.as_ref().map_or(true, |r| !r.modules.is_empty()))
+        .collect()
+}
+
+/// `patched in 3 of 3 processes · 3 live functions`, or `patched in 2 of 3 processes; not in
+/// pid 12 (gunicorn): refused — <why>`: the same sentence from every process of the
+/// save, shown once.
+fn tree_success_message(
+    report: &PatchReport,
+    key: &str,
+    answer: &splice_protocol::DefinitionResult,
+) -> String {
+    let processes = processes_with_file(report);
+    let (mut took, mut live, mut missing) = (0, 0, Vec::new());
+    for process in &processes {
+        let result = match &process.result {
+            Ok(result) => result,
+            Err(err) => {
+                missing.push(format!("{}: {err}", process.label));
+                continue;
+            }
+        };
+        let found = process
+            .sent
+            .iter()
+            .zip(&result.definitions)
+            .find(|(sent, _)| sent.key == key);
+        match found {
+            // Not sent: that process already ran this part as saved.
+            None => took += 1,
+            Some((_, theirs)) if theirs.status.taken() || theirs.status == Status::Reverted => {
+                took += 1;
+                live += theirs.live_functions;
+            }
+            Some((_, theirs)) => missing.push(format!(
+                "{}: {} — {}",
+                process.label,
+                theirs.status.as_str(),
+                theirs.message.lines().next().unwrap_or("")
+            )),
+        }
+    }
+    let verb = match answer.status {
+        Status::Added => "added",
+        Status::Reverted => "reverted",
+        _ => "patched",
+    };
+    let mut message = format!("{verb} in {took} of {} processes", processes.len());
+    match live {
+        0 => {}
+        1 => message.push_str(" · 1 live function"),
+        n => message.push_str(&format!(" · {n} live functions")),
+    }
+    if !missing.is_empty() {
+        message.push_str("; not in ");
+        message.push_str(&missing.join("; "));
+    }
+    message
 }
 
 /// One sentence when no running program has the file loaded (or none is running at all).

@@ -9,6 +9,7 @@ pub mod document;
 pub mod lsp;
 pub mod patching;
 pub mod positions;
+pub mod processes;
 pub mod python_index;
 pub mod session;
 pub mod settings;

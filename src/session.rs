@@ -166,7 +166,7 @@ impl Session {
             .unwrap_or_default();
         let notes = lock(&self.notes)
             .get(key)
-            .map(|n| n.all().to_vec())
+            .map(|n| n.shown())
             .unwrap_or_default();
         (rope, notes)
     }

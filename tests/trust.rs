@@ -25,6 +25,7 @@ fn planted(pid: u32, address: String, token: Option<String>) -> AgentRecord {
             agent_version: "0.1.0".into(),
             address,
             started_at: 1.0,
+            parent_pid: None,
         },
         token,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from typing import Optional
+from typing import List, Optional
 
 from . import _agent
 from ._agent import PROTOCOL_VERSION, AgentError
@@ -37,36 +37,122 @@ def _handle(method: str, params_json: str, source: Optional[str] = None) -> str:
     return handle(method, params_json, source)
 
 
-def start() -> str:
+CHILDREN_VARIABLE = "SPLICE_CHILDREN"
+"""Set in the environment of a program whose Python children start an agent of their own (read by
+the startup hook `splice-children.pth`)."""
+
+# Whether this process's forked children start an agent of their own; the fork hook is
+# registered once, when the first agent starts (it cannot be unregistered).
+_fork_children = True
+_fork_hook_registered = False
+
+
+def start(children: bool = False, *, forks: bool = True) -> str:
     """Starts the agent in this process, if not yet running, and returns its address.
+
+    Processes this one forks (gunicorn and multiprocessing workers) get an agent of their own,
+    unless `forks=False`. With `children=True`, so do Python programs it starts by exec or
+    spawn (subprocesses, multiprocessing spawn and forkserver, framework reloaders), through
+    the environment variable `SPLICE_CHILDREN`.
 
     The agent listens on a Unix socket in the per-user runtime folder (`$SPLICE_RUNTIME_DIR`,
     else `$XDG_RUNTIME_DIR/splice`, else `/tmp/splice-<uid>`), or on 127.0.0.1 with a token
     when `SPLICE_LISTEN=tcp:PORT`.
     """
+    return _start(children, forks, os.environ.get("SPLICE_LISTEN") or None)
+
+
+def _start(children: bool, forks: bool, listen: Optional[str]) -> str:
+    global _fork_children, _fork_hook_registered
+    if children:
+        os.environ[CHILDREN_VARIABLE] = "1"
+    else:
+        os.environ.pop(CHILDREN_VARIABLE, None)
+    _fork_children = forks
     running = _agent.address()
     if running is not None:
         return running
-
-    address = _agent.start(
-        _handle,
-        list(sys.argv),
-        os.getcwd(),
-        sys.version.split()[0],
-        sys.executable or "",
-        __version__,
-        os.environ.get("SPLICE_RUNTIME_DIR") or None,
-        os.environ.get("SPLICE_LISTEN") or None,
-    )
+    address = _start_here(_command_line(), listen)
     atexit.register(_agent.stop)
+    if not _fork_hook_registered:
+        os.register_at_fork(after_in_child=_after_fork)
+        _fork_hook_registered = True
     from . import feedback
 
     feedback.install_hooks()
     return address
 
 
+def _start_here(argv: List[str], listen: Optional[str]) -> str:
+    return _agent.start(
+        _handle,
+        argv,
+        os.getcwd(),
+        sys.version.split()[0],
+        sys.executable or "",
+        __version__,
+        os.environ.get("SPLICE_RUNTIME_DIR") or None,
+        listen,
+    )
+
+
+def _command_line() -> List[str]:
+    """What the user ran: `sys.argv`, except that before its main module runs (in a child's
+    startup hook) a program started with `python -m mod` is `mod args...`, not `-m args...`,
+    and one started with `python -c code` keeps its code: `-c code args...`."""
+    argv = list(sys.argv)
+    orig = getattr(sys, "orig_argv", None)  # 3.10+
+    for option in ("-m", "-c"):
+        if argv[:1] == [option] and orig and option in orig[1:]:
+            at = orig.index(option, 1)
+            return orig[at + 1 :] if option == "-m" else orig[at:]
+    return argv
+
+
+def _runs_none_of_the_program(argv: List[str]) -> bool:
+    """Python children that need no agent: `python -m splice` (it starts its own, or lists
+    agents) and multiprocessing's resource tracker."""
+    if argv[:1] == ["splice"]:
+        return True
+    return argv[:1] == ["-c"] and argv[1:2] != [] and argv[1].startswith("from multiprocessing.resource_tracker ")
+
+
+def _child_listen() -> Optional[str]:
+    """A child cannot listen on its parent's fixed TCP port: it takes a free one."""
+    listen = os.environ.get("SPLICE_LISTEN") or None
+    return "tcp:0" if listen and listen.startswith("tcp:") else listen
+
+
+def _after_fork() -> None:
+    """In a forked child of a process with an agent: its own agent, with a fresh socket and record
+    naming its parent. The parent's agent is left untouched."""
+    if not _fork_children or _agent.address() is not None:
+        return
+    _agent.forked()
+    try:
+        _start_here(_command_line(), _child_listen())
+    except OSError as err:
+        print(f"splice: the agent could not start in forked process {os.getpid()} ({err})", file=sys.stderr)
+
+
+def start_in_child() -> None:
+    """The startup hook's entry (`splice-children.pth`): this Python program was started by one
+    whose agent asked its children for one. Never raises: the program runs either way."""
+    try:
+        argv = _command_line()
+        if _runs_none_of_the_program(argv):
+            return
+        if _agent.address() is None:
+            _start(children=True, forks=True, listen=_child_listen())
+    except Exception as err:  # noqa: BLE001 - the program must start whatever happens here
+        print(f"splice: the agent could not start in process {os.getpid()} ({err})", file=sys.stderr)
+
+
 def stop() -> None:
-    """Stops listening and removes this process's socket and record."""
+    """Stops listening and removes this process's socket and record. Forked children of this
+    process no longer start an agent."""
+    global _fork_children
+    _fork_children = False
     _agent.stop()
 
 

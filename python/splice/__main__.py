@@ -18,12 +18,14 @@ from pkgutil import get_importer, read_code
 from types import CodeType, ModuleType, TracebackType
 from typing import List, Optional, Tuple
 
-USAGE = """usage: python -m splice app.py [args ...]
-       python -m splice -m pkg.mod [args ...]
+USAGE = """usage: python -m splice [--no-children] app.py [args ...]
+       python -m splice [--no-children] -m pkg.mod [args ...]
        python -m splice --agents [--json]
 
 Runs the program with the splice agent listening, so that editors (through splice-lsp) can
-patch its functions while it runs. Environment: SPLICE_RUNTIME_DIR (where agents are found),
+patch its functions while it runs. Every Python process of the program gets one too: forked
+workers and Python programs it starts (subprocesses, multiprocessing, reloaders), unless
+--no-children. Environment: SPLICE_RUNTIME_DIR (where agents are found),
 SPLICE_LISTEN=tcp:PORT (listen on 127.0.0.1 with a token instead of a Unix socket)."""
 
 
@@ -42,13 +44,13 @@ def _strip_own_frames(tb: Optional[TracebackType]) -> Optional[TracebackType]:
     return tb
 
 
-def _run(argv: List[str]) -> None:
+def _run(argv: List[str], children: bool = True) -> None:
     if argv[0] == "-m":
         if len(argv) < 2:
             raise SystemExit("python -m splice -m: a module name is required")
         sys.argv = argv[1:]  # runpy sets argv[0] to the module's file, as `python -m` does
         sys.path[0] = os.getcwd()
-        _start_agent(sys.argv)
+        _start_agent(children)
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         return
     path = argv[0]
@@ -56,7 +58,7 @@ def _run(argv: List[str]) -> None:
     if get_importer(path) is not None:
         # A folder or zip file holding a `__main__.py`: first on the path, as python does.
         sys.path[0] = os.path.abspath(path)
-        _start_agent(sys.argv)
+        _start_agent(children)
         _fresh_main()
         runpy._run_module_as_main("__main__", alter_argv=False)  # what python itself calls
         return
@@ -71,7 +73,7 @@ def _run(argv: List[str]) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2) from None
-    _start_agent(sys.argv)
+    _start_agent(children)
     main = _fresh_main()
     # An absolute `__file__` and code file names, as python gives since 3.9: they stay right
     # when the program changes directory.
@@ -100,13 +102,31 @@ def _fresh_main() -> ModuleType:
     return main
 
 
-def _start_agent(argv: List[str]) -> None:
+def _start_agent(children: bool) -> None:
     import splice
 
     try:
-        splice.start()
+        splice.start(children=children, forks=children)
     except OSError as err:
         print(f"splice: the agent could not start ({err}); running without it", file=sys.stderr)
+
+
+def _as_trees(records: List[dict]) -> List[Tuple[int, dict]]:
+    """Records in tree order, each with its depth: a process's children (forked workers, spawned
+    children) follow it."""
+    pids = {r["pid"] for r in records}
+    children: dict = {}
+    for r in records:
+        parent = r.get("parent_pid")
+        children.setdefault(parent if parent in pids and parent != r["pid"] else None, []).append(r)
+    ordered: List[Tuple[int, dict]] = []
+    stack = [(0, r) for r in sorted(children.get(None, []), key=lambda r: r["pid"], reverse=True)]
+    while stack:
+        depth, r = stack.pop()
+        ordered.append((depth, r))
+        below = sorted(children.get(r["pid"], []), key=lambda c: c["pid"], reverse=True)
+        stack.extend((depth + 1, c) for c in below)
+    return ordered
 
 
 def _agents_table(records: List[dict]) -> str:
@@ -121,9 +141,12 @@ def _agents_table(records: List[dict]) -> str:
     import time
 
     rows = [("PID", "PYTHON", "STARTED", "FOLDER", "PROGRAM")]
-    for r in records:
+    for depth, r in _as_trees(records):
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.get("started_at", 0)))
-        rows.append((str(r["pid"]), r.get("python_version", "?"), started, r.get("cwd", ""), " ".join(r["argv"])))
+        command = " ".join(r["argv"])
+        command = command if len(command) <= 100 else command[:99] + "…"
+        program = "  " * depth + ("└ " if depth else "") + command
+        rows.append((str(r["pid"]), r.get("python_version", "?"), started, r.get("cwd", ""), program))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
 
@@ -153,8 +176,14 @@ def main() -> None:
 
         print(f"splice {splice.__version__} (protocol {splice.PROTOCOL_VERSION})")
         return
+    children = args[0] != "--no-children"
+    if not children:
+        args = args[1:]
+        if not args:
+            print(USAGE)
+            raise SystemExit(2)
     try:
-        _run(args)
+        _run(args, children)
     except (SystemExit, KeyboardInterrupt):
         # Exit status and the interpreter's own handling of Ctrl-C stay exactly Python's.
         raise

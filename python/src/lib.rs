@@ -3,6 +3,7 @@
 
 mod admission;
 mod events;
+mod process;
 mod report;
 mod runner;
 mod server;
@@ -102,6 +103,8 @@ fn start(
         agent_version,
         address: address.clone(),
         started_at,
+        // SAFETY: getppid cannot fail.
+        parent_pid: Some(unsafe { libc::getppid() } as u32),
     };
     let record = AgentRecord {
         info: info.clone(),
@@ -131,6 +134,20 @@ fn stop() {
         Err(_) => {}
     }
     discovery::remove_agent_files(&running.dir, running.pid);
+}
+
+/// Called in a forked child before it starts its own agent: forgets the parent's (its threads
+/// did not survive the fork; dropping it could only wait on their locks) and closes the
+/// sockets inherited from it.
+#[pyfunction]
+fn forked() {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    if running.as_ref().is_some_and(|r| r.pid != std::process::id()) {
+        if let Some(parent) = running.take() {
+            process::close_inherited(&parent.agent.info.address);
+            std::mem::forget(parent);
+        }
+    }
 }
 
 /// The running agent's address, if started in this process.
@@ -315,6 +332,7 @@ fn _agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(start, m)?)?;
     m.add_function(wrap_pyfunction!(stop, m)?)?;
     m.add_function(wrap_pyfunction!(address, m)?)?;
+    m.add_function(wrap_pyfunction!(forked, m)?)?;
     m.add_function(wrap_pyfunction!(commit, m)?)?;
     m.add_function(wrap_pyfunction!(list_agents, m)?)?;
     m.add_function(wrap_pyfunction!(push_event, m)?)?;

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::prelude::*;
 
+use crate::process::PerProcess;
+
 type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 
 struct Slot(Mutex<Option<Job>>);
@@ -103,34 +105,34 @@ fn attach_soon<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
     result
 }
 
-fn worker() -> &'static mpsc::Sender<Arc<Slot>> {
-    static WORKER: OnceLock<mpsc::Sender<Arc<Slot>>> = OnceLock::new();
-    WORKER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Arc<Slot>>();
-        crate::server::spawn_quiet("splice-worker", move || {
-            // One thread state for the worker's whole life, instead of one made and torn down
-            // (with its frame stack) for every job: an unmatched PyGILState_Ensure keeps it.
-            let _ = attach_soon(|_| unsafe {
-                pyo3::ffi::PyGILState_Ensure();
-            });
-            for slot in rx {
-                if slot.is_taken() {
-                    continue;
-                }
-                // try_attach declines during interpreter shutdown; the job is then dropped so
-                // that its requester stops waiting.
-                let attached = attach_soon(|py| {
-                    if let Some(job) = slot.take() {
-                        job(py);
-                    }
-                });
-                if attached.is_none() {
-                    drop(slot.take());
-                }
-            }
+/// The worker of this process: a forked child starts its own, the parent's is not there.
+static WORKER: PerProcess<mpsc::Sender<Arc<Slot>>> = PerProcess::new(start_worker);
+
+fn start_worker() -> mpsc::Sender<Arc<Slot>> {
+    let (tx, rx) = mpsc::channel::<Arc<Slot>>();
+    crate::server::spawn_quiet("splice-worker", move || {
+        // One thread state for the worker's whole life, instead of one made and torn down
+        // (with its frame stack) for every job: an unmatched PyGILState_Ensure keeps it.
+        let _ = attach_soon(|_| unsafe {
+            pyo3::ffi::PyGILState_Ensure();
         });
-        tx
-    })
+        for slot in rx {
+            if slot.is_taken() {
+                continue;
+            }
+            // try_attach declines during interpreter shutdown; the job is then dropped so
+            // that its requester stops waiting.
+            let attached = attach_soon(|py| {
+                if let Some(job) = slot.take() {
+                    job(py);
+                }
+            });
+            if attached.is_none() {
+                drop(slot.take());
+            }
+        }
+    });
+    tx
 }
 
 extern "C" fn run_pending(arg: *mut c_void) -> c_int {
@@ -190,6 +192,6 @@ where
     if unsafe { pyo3::ffi::Py_AddPendingCall(Some(run_pending), raw) } != 0 {
         drop(unsafe { Arc::from_raw(raw as *const Slot) });
     }
-    worker().send(slot).ok()?;
+    WORKER.get().send(slot).ok()?;
     rx.recv().ok()
 }

@@ -33,6 +33,9 @@ pub struct Agent {
     pub handler: Py<PyAny>,
     pub stopping: AtomicBool,
     admission: Admission,
+    /// One job in the engine at a time, whichever connection it came from: the engine may let
+    /// the interpreter switch threads in the middle of one.
+    engine: std::sync::Mutex<()>,
 }
 
 impl Agent {
@@ -43,6 +46,7 @@ impl Agent {
             handler,
             stopping: AtomicBool::new(false),
             admission: Admission::default(),
+            engine: std::sync::Mutex::new(()),
         }
     }
 }
@@ -416,10 +420,7 @@ fn run_engine<R>(
 where
     R: serde::de::DeserializeOwned + serde::Serialize,
 {
-    // One job in the engine at a time, whichever connection it came from: the engine may let
-    // the interpreter switch threads in the middle of one.
-    static ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = agent.engine.lock().unwrap_or_else(|e| e.into_inner());
     let agent = agent.clone();
     let outcome = run_on_interpreter(move |py| -> Result<String, String> {
         agent

@@ -429,18 +429,25 @@ impl LanguageServer for Backend {
                 self.report(&uri, report, rope).await?
             }
             ext::LIST_AGENTS => {
-                let listing: Vec<AgentListing> = self
-                    .session()?
-                    .agent_records()
+                let records = self.session()?.agent_records();
+                let roots = crate::processes::roots(&records);
+                let trees = crate::processes::describe_trees(&records);
+                let listing: Vec<AgentListing> = records
                     .into_iter()
-                    .map(|r| AgentListing {
-                        pid: r.info.pid,
-                        program: crate::agents::program_name(&r.info.argv),
-                        argv: r.info.argv,
-                        cwd: r.info.cwd,
-                        python_version: r.info.python_version,
-                        address: r.info.address,
-                        started_at: r.info.started_at,
+                    .map(|r| {
+                        let root_pid = roots.get(&r.info.pid).copied().unwrap_or(r.info.pid);
+                        AgentListing {
+                            pid: r.info.pid,
+                            program: crate::processes::program_name(&r.info.argv),
+                            parent_pid: r.info.parent_pid,
+                            root_pid,
+                            tree: trees.get(&root_pid).cloned().unwrap_or_default(),
+                            argv: r.info.argv,
+                            cwd: r.info.cwd,
+                            python_version: r.info.python_version,
+                            address: r.info.address,
+                            started_at: r.info.started_at,
+                        }
                     })
                     .collect();
                 serde_json::to_value(listing).map_err(|e| Error::invalid_params(e.to_string()))?

@@ -97,6 +97,12 @@ pub struct UriArgs {
 pub struct AgentListing {
     pub pid: u32,
     pub program: String,
+    /// The process that started this one, when known.
+    pub parent_pid: Option<u32>,
+    /// The root of its process tree (itself when it is one), and that tree in one line:
+    /// `gunicorn (pid 10): 2 workers`.
+    pub root_pid: u32,
+    pub tree: String,
     pub argv: Vec<String>,
     pub cwd: String,
     pub python_version: String,

@@ -181,6 +181,7 @@ fn placeholder_info() -> AgentInfo {
         agent_version: String::new(),
         address: String::new(),
         started_at: 0.0,
+        parent_pid: None,
     }
 }
 

@@ -71,6 +71,10 @@ pub struct AgentInfo {
     pub address: String,
     /// Seconds since the Unix epoch.
     pub started_at: f64,
+    /// The process that started this one: a program's workers and children name it, so that
+    /// the server sees process trees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_pid: Option<u32>,
 }
 
 /// Bring the program in step with one saved file: the parts of it (definitions and

@@ -175,6 +175,7 @@ fn records_read_back_exactly_as_written() {
                 agent_version: "0.1.0".into(),
                 address: format!("unix:{}", socket_path(&dir, std::process::id()).display()),
                 started_at,
+                parent_pid: None,
             },
             token: None,
         };

@@ -33,6 +33,7 @@ fn record(pid: u32, address: String) -> AgentRecord {
             agent_version: "0.1.0".into(),
             address,
             started_at: 1.0,
+            parent_pid: None,
         },
         token: None,
     }
