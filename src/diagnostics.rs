@@ -191,7 +191,13 @@ impl Notes {
         for note in &self.notes {
             let same = |n: &Note| {
                 (n.start, n.end, n.severity, &n.code, &n.message)
-                    == (note.start, note.end, note.severity, &note.code, &note.message)
+                    == (
+                        note.start,
+                        note.end,
+                        note.severity,
+                        &note.code,
+                        &note.message,
+                    )
             };
             if !shown.iter().any(same) {
                 shown.push(note.clone());

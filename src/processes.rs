@@ -15,7 +15,9 @@ pub fn program_name(argv: &[String]) -> String {
     };
     if first == "-c" {
         let code = argv.get(1).map(String::as_str).unwrap_or("");
-        return if code.contains("multiprocessing.spawn") || code.contains("multiprocessing.forkserver") {
+        return if code.contains("multiprocessing.spawn")
+            || code.contains("multiprocessing.forkserver")
+        {
             if code.contains("forkserver") {
                 "multiprocessing forkserver".into()
             } else {
@@ -159,7 +161,11 @@ mod tests {
             (&["flask", "run"], "flask run"),
             (&["app.py", "8000"], "app.py"),
             (
-                &["-c", "from multiprocessing.spawn import spawn_main; spawn_main()", "--multiprocessing-fork"],
+                &[
+                    "-c",
+                    "from multiprocessing.spawn import spawn_main; spawn_main()",
+                    "--multiprocessing-fork",
+                ],
                 "multiprocessing worker",
             ),
             (&["-c", "import time"], "python -c"),
@@ -188,7 +194,10 @@ mod tests {
         assert_eq!(roots[&30], 30);
         let trees = describe_trees(&records);
         assert_eq!(trees[&10], "gunicorn (pid 10): 2 workers");
-        assert_eq!(trees[&20], "manage.py runserver (pid 20): 1 worker, python -c");
+        assert_eq!(
+            trees[&20],
+            "manage.py runserver (pid 20): 1 worker, python -c"
+        );
         assert_eq!(trees[&30], "app.py (pid 30)");
         assert_eq!(trees.len(), 3);
     }

@@ -142,7 +142,10 @@ fn stop() {
 #[pyfunction]
 fn forked() {
     let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-    if running.as_ref().is_some_and(|r| r.pid != std::process::id()) {
+    if running
+        .as_ref()
+        .is_some_and(|r| r.pid != std::process::id())
+    {
         if let Some(parent) = running.take() {
             process::close_inherited(&parent.agent.info.address);
             std::mem::forget(parent);

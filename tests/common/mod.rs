@@ -7,6 +7,7 @@ pub mod saves;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -106,6 +107,8 @@ impl Program {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            // A group of its own: its workers and children end with it.
+            .process_group(0)
             .spawn()
             .expect("start python");
         let stdin = child.stdin.take().unwrap();
@@ -169,8 +172,12 @@ impl Program {
         }
     }
 
+    /// Kills the program and every process it started.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        // SAFETY: the program leads a process group of its own (`process_group(0)`).
+        unsafe {
+            libc::kill(-(self.pid() as i32), libc::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
@@ -438,4 +445,16 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 /// Whether the runtime folder has a record for `pid`.
 pub fn has_record(dir: &Path, pid: u32) -> bool {
     dir.join(format!("{pid}.json")).exists()
+}
+
+/// The agents' records in a runtime folder, as JSON.
+pub fn records(dir: &Path) -> Vec<Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect()
 }
