@@ -82,7 +82,20 @@ impl Notes {
                     owner: Owner::Agent(outcome.pid),
                     scope: (0, 0),
                 }),
-                Ok(_) => {
+                Ok(result) => {
+                    // Said once by the program: shown until its next result.
+                    for notice in &result.notices {
+                        self.notes.push(Note {
+                            start: 0,
+                            end: 0,
+                            severity: Severity::Information,
+                            code: "notice".into(),
+                            reason: None,
+                            message: format!("{}: {notice}", outcome.label),
+                            owner: Owner::Agent(outcome.pid),
+                            scope: (0, 0),
+                        });
+                    }
                     if report.complete {
                         // Every part that differs was sent: notes of parts not sent are stale.
                         self.notes.retain(|n| {
@@ -513,6 +526,7 @@ mod tests {
                     path: "/x/app.py".into(),
                     modules: modules.iter().map(|m| m.to_string()).collect(),
                     definitions: answers,
+                    notices: Vec::new(),
                 }),
                 sent,
             }],

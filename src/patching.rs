@@ -392,6 +392,7 @@ pub fn request(
         source: Some(text.to_owned()),
         definitions,
         statements,
+        complete: false,
     };
     (params, sent(rope, selected))
 }

@@ -303,7 +303,12 @@ impl Session {
             let nested = patching::nested_in(&defs, chosen.iter().map(|&i| &diffs[i]));
             let selected: Vec<&patching::PartDiff<'_>> =
                 chosen.iter().map(|&i| &diffs[i]).chain(&nested).collect();
-            let (params, sent) = patching::request(path, &text, &rope, &selected, policy);
+            let (mut params, sent) = patching::request(path, &text, &rope, &selected, policy);
+            params.complete = picked.is_none()
+                && diffs
+                    .iter()
+                    .enumerate()
+                    .all(|(i, d)| d.change.is_none() || chosen.contains(&i));
             let link2 = link.clone();
             let place = (pid, started.to_bits(), path.to_owned());
             let said_not_loaded = lock(&self.not_loaded).contains(&place);
@@ -553,6 +558,7 @@ async fn patch_if_loaded(
         path: params.path,
         modules: Vec::new(),
         definitions,
+        notices: Vec::new(),
     };
     serde_json::to_value(result).map_err(|err| err.to_string())
 }

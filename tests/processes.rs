@@ -6,72 +6,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use common::{python, records, wait_until, Lsp, Program, Workspace, DEADLINE, PROBE_TAIL};
+use common::{
+    free_port, get, records, wait_until, Lsp, Program, Server, Workspace, DEADLINE, PROBE_TAIL,
+};
 use serde_json::{json, Value};
-
-/// `python -m splice ARGS` in a process group of its own, killed with all its processes.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(ws: &Workspace, args: &[&str]) -> Server {
-        let child = Command::new(python())
-            .args(["-m", "splice"])
-            .args(args)
-            .current_dir(ws.root.join("src"))
-            .env("SPLICE_RUNTIME_DIR", ws.runtime_dir())
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .spawn()
-            .expect("start python");
-        Server { child }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: the server leads a process group of its own.
-        unsafe {
-            libc::kill(-(self.pid() as i32), libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The body of `GET /` on `port`, or None while nothing answers.
-fn get(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(DEADLINE)).ok()?;
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-}
 
 /// Requests `port` two at a time (each request keeps a worker busy, so the other one takes the
 /// second) until every pid in `workers` has answered; returns the `(pid, answer)` pairs seen.
@@ -193,7 +133,7 @@ fn every_worker_takes_the_save(app: &str, args: &[&str], workers: usize, with_fi
     let port = free_port().to_string();
     let args: Vec<String> = args.iter().map(|a| a.replace("{port}", &port)).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = Server::start(&ws, &args);
+    let server = Server::start(&ws, &args, &[]);
     let port: u16 = port.parse().unwrap();
     let pids = agents_below(&ws, server.pid(), workers);
     let before = answers_from_every_worker(port, &pids);

@@ -77,9 +77,10 @@ def _start(children: bool, forks: bool, listen: Optional[str]) -> str:
     if not _fork_hook_registered:
         os.register_at_fork(after_in_child=_after_fork)
         _fork_hook_registered = True
-    from . import feedback
+    from . import feedback, reloaders
 
     feedback.install_hooks()
+    reloaders.watch()
     return address
 
 

@@ -25,7 +25,7 @@ from collections import deque
 from types import ModuleType
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from . import _agent, feedback, functions, statements
+from . import _agent, feedback, functions, reloaders, statements
 from . import reasons as R
 from .locate import FileIndex, file_index, future_flags, modules_for
 from .outcomes import outcome
@@ -43,13 +43,23 @@ def handle(method: str, params_json: str, source: Optional[str] = None) -> str:
     params = json.loads(params_json)
     if method == "patch":
         result = ENGINE.patch(params["path"], source, params["definitions"], params.get("statements", "run"))
+        if source is not None and result["modules"]:
+            taken = params.get("complete", False) and all(r["status"] in TAKEN for r in result["definitions"])
+            reloaders.settle(os.path.realpath(params["path"]), source, taken)
     elif method == "revert":
         result = ENGINE.revert(params["path"], params["qualnames"])
     elif method == "loaded":
-        result = loaded(params["path"])
+        return json.dumps(loaded(params["path"]))
     else:
         raise ValueError(f"unknown method {method}")
+    notices = reloaders.take_notices()
+    if notices:
+        result["notices"] = notices
     return json.dumps(result)
+
+
+# Statuses after which the program runs the part as sent.
+TAKEN = frozenset((R.PATCHED, R.UNCHANGED, R.ADDED, R.REVERTED_STATUS))
 
 
 class Context:

@@ -56,6 +56,11 @@ impl Admission {
         pending.retain(|(waiting, _)| *waiting != id);
     }
 
+    /// Greeted connections served now.
+    pub fn served(&self) -> usize {
+        self.greeted.load(Ordering::Acquire).min(MAX_CONNECTIONS)
+    }
+
     /// A seat among the served connections, if one is free.
     pub fn seat(&self) -> Option<Seat<'_>> {
         let taken = self.greeted.fetch_add(1, Ordering::AcqRel) + 1;

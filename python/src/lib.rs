@@ -163,6 +163,16 @@ fn address() -> Option<String> {
         .map(|r| r.agent.info.address.clone())
 }
 
+/// Whether a client is connected to this process's agent: a save may be on its way.
+#[pyfunction]
+fn has_clients() -> bool {
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    running
+        .as_ref()
+        .filter(|r| r.pid == std::process::id())
+        .is_some_and(|r| r.agent.has_clients())
+}
+
 /// An attribute set or deleted by `commit`, with its previous value (None: it had none).
 type Undo<'py> = (
     Bound<'py, PyAny>,
@@ -336,6 +346,7 @@ fn _agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stop, m)?)?;
     m.add_function(wrap_pyfunction!(address, m)?)?;
     m.add_function(wrap_pyfunction!(forked, m)?)?;
+    m.add_function(wrap_pyfunction!(has_clients, m)?)?;
     m.add_function(wrap_pyfunction!(commit, m)?)?;
     m.add_function(wrap_pyfunction!(list_agents, m)?)?;
     m.add_function(wrap_pyfunction!(push_event, m)?)?;

@@ -39,6 +39,11 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// Whether a client (an editor's server) has greeted and is connected now.
+    pub fn has_clients(&self) -> bool {
+        self.admission.served() > 0
+    }
+
     pub fn new(info: AgentInfo, token: Option<String>, handler: Py<PyAny>) -> Agent {
         Agent {
             info,

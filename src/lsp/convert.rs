@@ -173,6 +173,7 @@ mod tests {
                             live_functions: 0,
                             still_running: Vec::new(),
                         }],
+                        notices: Vec::new(),
                     }),
                     sent: vec![SentDefinition {
                         key: "f#0".into(),

@@ -6,7 +6,8 @@
 pub mod saves;
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -457,4 +458,100 @@ pub fn records(dir: &Path) -> Vec<Value> {
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
         .collect()
+}
+
+/// `python -m splice ARGS` in a process group of its own, killed with all its processes; its
+/// stderr lines can be waited for.
+pub struct Server {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    pub fn start(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(python())
+            .args(["-m", "splice"])
+            .args(args)
+            .current_dir(ws.root.join("src"))
+            .env("SPLICE_RUNTIME_DIR", ws.runtime_dir())
+            .env("PYTHONUNBUFFERED", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("start python");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server {
+            child,
+            stderr: lines,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a line of stderr containing `wanted`.
+    pub fn expect_stderr(&self, wanted: &str) {
+        let end = Instant::now() + DEADLINE;
+        let mut last = VecDeque::new();
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(wanted) => return,
+                Ok(line) => {
+                    last.push_back(line);
+                    if last.len() > 40 {
+                        last.pop_front();
+                    }
+                }
+                Err(_) => panic!(
+                    "no stderr line with {wanted:?} from pid {}; its last lines:\n{}",
+                    self.pid(),
+                    Vec::from(last).join("\n")
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: the server leads a process group of its own.
+        unsafe {
+            libc::kill(-(self.pid() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The body of `GET /` on `port`, or None while nothing answers.
+pub fn get(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(DEADLINE)).ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }

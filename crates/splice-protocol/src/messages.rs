@@ -92,6 +92,11 @@ pub struct PatchParams {
     /// Whether changed module-level statements run.
     #[serde(default)]
     pub statements: StatementPolicy,
+    /// Whether these parts, once taken, bring the program in step with all of `source`: every
+    /// part of it that differs is sent (a save, not one part picked). A framework's reloader
+    /// in the program may then leave it running.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 /// One part of a file: a definition (`def`, `class`, with its decorators) or a statement of a
@@ -183,6 +188,10 @@ pub struct FileResult {
     /// Modules loaded from the file, `__main__` included; empty when the file is not loaded.
     pub modules: Vec<String>,
     pub definitions: Vec<DefinitionResult>,
+    /// About the program rather than a part, each said once: a framework reloader in it that
+    /// will restart it on saves anyway, and how to turn that off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
