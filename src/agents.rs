@@ -54,7 +54,12 @@ impl Drop for AgentLink {
 }
 
 impl AgentLink {
-    fn spawn(record: AgentRecord, timeout: Duration, sink: Option<EventSink>) -> Arc<AgentLink> {
+    fn spawn(
+        record: AgentRecord,
+        dir: PathBuf,
+        timeout: Duration,
+        sink: Option<EventSink>,
+    ) -> Arc<AgentLink> {
         let (tx, rx) = mpsc::channel::<Job>();
         let closed = Arc::new(AtomicBool::new(false));
         let busy_since = Arc::new(Mutex::new(None));
@@ -77,7 +82,10 @@ impl AgentLink {
             let (record, label) = (link.record.clone(), link.label());
             let spawned = std::thread::Builder::new()
                 .name(format!("agent-{}-events", record.info.pid))
-                .spawn(move || follow_events(record, label, closed, sink));
+                .spawn(move || {
+                    follow_events(&record, label, closed, sink);
+                    forget_if_exited(&record, &dir);
+                });
             if let Err(err) = spawned {
                 tracing::error!("cannot follow events of {}: {err}", link.label());
             }
@@ -172,8 +180,8 @@ fn serve_link(
 
 /// Long-polls the agent's runtime events on a connection of its own, until the agent exits or
 /// the link is dropped.
-fn follow_events(record: AgentRecord, label: String, closed: Arc<AtomicBool>, sink: EventSink) {
-    let Ok(mut client) = connect(&record, EVENTS_WAIT + Duration::from_secs(10)) else {
+fn follow_events(record: &AgentRecord, label: String, closed: Arc<AtomicBool>, sink: EventSink) {
+    let Ok(mut client) = connect(record, EVENTS_WAIT + Duration::from_secs(10)) else {
         return;
     };
     let mut after = 0;
@@ -197,6 +205,21 @@ fn follow_events(record: AgentRecord, label: String, closed: Arc<AtomicBool>, si
                 return;
             }
         }
+    }
+}
+
+/// A program that exited without removing its record (a worker ended with `os._exit`, a
+/// crash): its record goes now, so that the folder's watchers (this server's included, which
+/// then drops the program's notes) learn that it is gone.
+fn forget_if_exited(record: &AgentRecord, dir: &Path) {
+    let pid = record.info.pid;
+    // The connection ends while the process exits: give it a moment to be gone.
+    let end = Instant::now() + Duration::from_secs(2);
+    while discovery::process_alive(pid) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !discovery::process_alive(pid) && discovery::record_path(dir, pid).exists() {
+        discovery::remove_agent_files(dir, pid);
     }
 }
 
@@ -337,7 +360,7 @@ impl AgentPool {
             let pid = record.info.pid;
             let link = match links.remove(&pid) {
                 Some(link) if link.record == record => link,
-                _ => AgentLink::spawn(record, timeout, sink.clone()),
+                _ => AgentLink::spawn(record, dir.clone(), timeout, sink.clone()),
             };
             next.insert(pid, link);
         }

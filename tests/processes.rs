@@ -333,3 +333,42 @@ fn a_subprocess_python_child_takes_a_save() {
     assert_eq!(program.eval("[lib.version(), ask()]"), json!(["v2", "v2"]));
     lsp.shutdown();
 }
+
+#[test]
+fn workers_that_exit_without_cleaning_up_leave_no_record() {
+    // Pool workers end with os._exit, and terminate() kills them: neither runs atexit.
+    let ws = Workspace::new();
+    let before = format!("{POOL}{}", PROBE_TAIL.replace('\n', "\n    "));
+    ws.write("app.py", &(before.trim_end().to_owned() + "\n"));
+    let mut program = Program::start_with(&ws, "app.py", &[("START_METHOD", "fork")]);
+    let workers: BTreeSet<u32> = serde_json::from_value(program.eval("workers")).unwrap();
+    agents_below(&ws, program.pid(), workers.len());
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({}));
+    let listed = |lsp: &mut Lsp| -> BTreeSet<u32> {
+        let agents = lsp.request(
+            "workspace/executeCommand",
+            json!({"command": "splice.listAgents", "arguments": []}),
+        );
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["pid"].as_u64().unwrap() as u32)
+            .collect()
+    };
+    wait_until("the server to list the workers", || {
+        workers.is_subset(&listed(&mut lsp))
+    });
+    program.eval("[pool.terminate(), pool.join()]");
+    wait_until("the workers' records to go", || {
+        let left: BTreeSet<u32> = records(&ws.runtime_dir())
+            .iter()
+            .map(|r| r["pid"].as_u64().unwrap() as u32)
+            .collect();
+        left.is_disjoint(&workers)
+    });
+    wait_until("the server to forget the workers", || {
+        listed(&mut lsp).is_disjoint(&workers)
+    });
+    lsp.shutdown();
+}

@@ -122,17 +122,26 @@ pub fn remove_agent_files(dir: &Path, pid: u32) {
 /// Whether the process is stopped (by Ctrl-Z, `SIGSTOP`, or a debugger holding it): it
 /// answers nothing until it runs again. Known on Linux only.
 pub fn process_stopped(pid: u32) -> bool {
+    process_state_is(pid, &["T", "t"])
+}
+
+/// Whether a process with this pid exists (ours or not) and has not exited: a zombie, exited
+/// but not yet reaped by its parent, answers nothing ever again.
+pub fn process_alive(pid: u32) -> bool {
+    process_exists(pid) && !process_state_is(pid, &["Z", "X"])
+}
+
+fn process_state_is(pid: u32, states: &[&str]) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
     // `pid (command) state ...`: the command may hold spaces and parentheses.
     stat.rsplit_once(')')
         .and_then(|(_, rest)| rest.split_whitespace().next())
-        .is_some_and(|state| state == "T" || state == "t")
+        .is_some_and(|state| states.contains(&state))
 }
 
-/// Whether a process with this pid exists (ours or not).
-pub fn process_alive(pid: u32) -> bool {
+fn process_exists(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
