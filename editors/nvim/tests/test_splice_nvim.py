@@ -205,7 +205,7 @@ def test_agents_status_completion_and_health(ws, start_program, start_nvim):
 
     nvim.command("Splice agents")
     listing = wait_until("the agent list", lambda: messages_with(nvim, "running program"))[0]
-    assert re.search(rf"pid {program.pid}\s+app\.py\s+Python 3\.", listing), listing
+    assert re.search(rf"app\.py \(pid {program.pid}\)\s+Python 3\.", listing), listing
     agents = nvim.lua(
         "local out = nil\n"
         "require('splice').agents(function(err, result) out = {err = err, result = result} end)\n"

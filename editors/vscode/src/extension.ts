@@ -277,10 +277,17 @@ class Splice implements vscode.Disposable {
       );
       return;
     }
+    // Trees: each root, then the processes below it.
+    const ordered = [...agents].sort(
+      (a, b) => a.rootPid - b.rootPid || Number(a.pid !== a.rootPid) - Number(b.pid !== b.rootPid) || a.pid - b.pid,
+    );
     const picked = await vscode.window.showQuickPick(
-      agents.map((agent) => ({
-        label: agent.program,
-        description: `pid ${agent.pid} · Python ${agent.pythonVersion}`,
+      ordered.map((agent) => ({
+        label: agent.pid === agent.rootPid ? agent.program : `  └ ${agent.program}`,
+        description:
+          agent.pid === agent.rootPid && agent.tree.includes(':')
+            ? `${agent.tree} · Python ${agent.pythonVersion}`
+            : `pid ${agent.pid} · Python ${agent.pythonVersion}`,
         detail: `${agent.argv.join(' ')} — in ${agent.cwd}, since ${new Date(agent.startedAt * 1000).toLocaleTimeString()}`,
         agent,
       })),

@@ -141,6 +141,12 @@ export interface NotLoaded {
 export interface AgentListing {
   pid: number;
   program: string;
+  /** The process that started this one, when known. */
+  parentPid: number | null;
+  /** The root of its process tree (itself when it is one), and that tree in one line:
+   * `gunicorn (pid 10): 2 workers`. */
+  rootPid: number;
+  tree: string;
   argv: string[];
   cwd: string;
   pythonVersion: string;

@@ -430,12 +430,27 @@ local function format_agents(agents)
     return 'splice: no running program has the agent; start one with `python -m splice app.py`'
   end
   local lines = { ('splice: %d running program%s'):format(#agents, #agents > 1 and 's' or '') }
-  for _, agent in ipairs(agents) do
+  -- Trees: each root (`gunicorn (pid 10): 2 workers`), then the processes below it.
+  local ordered = vim.deepcopy(agents)
+  table.sort(ordered, function(a, b)
+    local ra, rb = a.rootPid or a.pid, b.rootPid or b.pid
+    if ra ~= rb then
+      return ra < rb
+    end
+    if (a.pid == ra) ~= (b.pid == rb) then
+      return a.pid == ra
+    end
+    return a.pid < b.pid
+  end)
+  for _, agent in ipairs(ordered) do
     local python = (agent.pythonVersion or ''):match('^%S+') or '?'
-    table.insert(
-      lines,
-      ('  pid %s  %s  Python %s  in %s'):format(agent.pid, agent.program, python, agent.cwd)
-    )
+    if agent.pid == (agent.rootPid or agent.pid) then
+      local tree = agent.tree ~= nil and agent.tree ~= '' and agent.tree
+        or ('%s (pid %s)'):format(agent.program, agent.pid)
+      table.insert(lines, ('  %s  Python %s  in %s'):format(tree, python, agent.cwd))
+    else
+      table.insert(lines, ('    └ pid %s  %s'):format(agent.pid, agent.program))
+    end
   end
   return table.concat(lines, '\n')
 end
