@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 import agent_bench as ab
+import process_bench
 
 import splice
 from splice.source import definitions
@@ -682,6 +683,10 @@ def measure(root: Path) -> dict:
     r["jurigged"] = ab.latency_jurigged(root, "jur-busy", text, pair, "busy")
     log(f"3. one save into {MANY} sleeping programs ({MANY_SAVES} saves after the first)")
     r["many"] = save_many(root, text, pair, "sleep")
+    log(f"3g. one save into gunicorn with {process_bench.WORKERS} workers ({process_bench.GUNICORN_SAVES} saves)")
+    r["gunicorn"] = process_bench.save_into_gunicorn(root)
+    log(f"3f. fork() -> the child runs, without and with the agent ({process_bench.FORKS} forks each)")
+    r["forks"] = process_bench.fork_cost(root)
     log(f"4. VmRSS with {OPEN_FILES} open files")
     r["rss"] = memory(root, text)
     log(f"4c. VmRSS with one {BIG_DOCUMENT_MB} MB document")
@@ -698,6 +703,7 @@ def table(r: dict) -> tuple[list[tuple[str, ...]], list[str]]:
     many_median = statistics.median(many["samples"])
     mixed = r["mixed"]
     mixed_median = statistics.median(mixed["program"])
+    gunicorn_median = statistics.median(r["gunicorn"]["samples"])
     kb = rss["kb"]
     peak_mb = max(kb["opened"], kb["saved"]) / 1024
     cargo = f"`SPLICE_BENCH_SOURCE=<{edit['lines']}-line file> cargo bench --bench edit_reparse`"
@@ -852,6 +858,27 @@ def table(r: dict) -> tuple[list[tuple[str, ...]], list[str]]:
             "median < 20 ms",
             verdict(many_median < 20e6, f" by {ms(many_median - 20e6)}"),
             f"`{SCRIPT}` (save_many)",
+        ),
+        (
+            (
+                f"3g. one save into gunicorn with {process_bench.WORKERS} workers (`--preload`: "
+                f"{r['gunicorn']['processes']} processes have the module): save -> `splice/patchResult`, "
+                "which comes once every process applied the edit (steady state)"
+            ),
+            f"{spread(r['gunicorn']['samples'])}; first save {ms(r['gunicorn']['first'])}",
+            "median < 20 ms",
+            verdict(gunicorn_median < 20e6, f" by {ms(gunicorn_median - 20e6)}"),
+            f"`{SCRIPT}` (process_bench.save_into_gunicorn)",
+        ),
+        (
+            f"3f. `os.fork()` called -> the child runs its next line ({process_bench.FORKS} forks)",
+            (
+                f"with the agent (the child starts its own): median {ms(statistics.median(r['forks']['agent']))}; "
+                f"without: median {ms(statistics.median(r['forks']['none']))}; added {ms(r['forks']['added'])}"
+            ),
+            "< 2 ms added",
+            verdict(r["forks"]["added"] < 2e6, f" by {ms(r['forks']['added'] - 2e6)}"),
+            f"`{SCRIPT}` (process_bench.fork_cost)",
         ),
         (
             f"4. splice-lsp VmRSS with {OPEN_FILES} distinct open {r['lines']:,}-line files",

@@ -84,7 +84,7 @@ def _start(children: bool, forks: bool, listen: Optional[str]) -> str:
     return address
 
 
-def _start_here(argv: List[str], listen: Optional[str]) -> str:
+def _start_here(argv: List[str], listen: Optional[str], clean_up: bool = True) -> str:
     return _agent.start(
         _handle,
         argv,
@@ -94,6 +94,7 @@ def _start_here(argv: List[str], listen: Optional[str]) -> str:
         __version__,
         os.environ.get("SPLICE_RUNTIME_DIR") or None,
         listen,
+        clean_up,
     )
 
 
@@ -131,7 +132,7 @@ def _after_fork() -> None:
         return
     _agent.forked()
     try:
-        _start_here(_command_line(), _child_listen())
+        _start_here(_command_line(), _child_listen(), clean_up=False)
     except OSError as err:
         print(f"splice: the agent could not start in forked process {os.getpid()} ({err})", file=sys.stderr)
 

@@ -48,7 +48,7 @@ fn random_token() -> std::io::Result<String> {
 /// Starts listening and writes the discovery record; returns the address. Idempotent within a
 /// process (a forked child starts its own).
 #[pyfunction]
-#[pyo3(signature = (handler, argv, cwd, python_version, python_executable, agent_version, runtime_dir=None, listen=None))]
+#[pyo3(signature = (handler, argv, cwd, python_version, python_executable, agent_version, runtime_dir=None, listen=None, clean_up=true))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     handler: Py<PyAny>,
@@ -59,6 +59,7 @@ fn start(
     agent_version: String,
     runtime_dir: Option<PathBuf>,
     listen: Option<String>,
+    clean_up: bool,
 ) -> PyResult<String> {
     let pid = std::process::id();
     let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
@@ -68,8 +69,11 @@ fn start(
     let dir = runtime_dir.unwrap_or_else(discovery::runtime_dir);
     runner::set_python_version(&python_version);
     discovery::ensure_private_dir(&dir).map_err(|e| PyOSError::new_err(e.to_string()))?;
-    // Whoever finds records of dead agents cleans them.
-    let _ = discovery::list_agents(&dir);
+    // Whoever finds records of dead agents cleans them (a forked worker leaves it to its
+    // parent: it starts on the program's time).
+    if clean_up {
+        let _ = discovery::list_agents(&dir);
+    }
     let (listener, token) = match listen.as_deref().unwrap_or("unix") {
         "unix" | "" => (Listener::bind_unix(discovery::socket_path(&dir, pid)), None),
         spec => {
