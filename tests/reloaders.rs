@@ -116,6 +116,9 @@ if __name__ == '__main__':
     app.run(port=int(os.environ['PORT']), debug=True, use_reloader=True, reloader_type=os.environ['RELOADER'])
 ";
 
+/// Werkzeug's watchdog loop is held back the same way (`trigger_reload`); it is not tested
+/// here because on this machine it loses itself in inotify queue overflows with or without
+/// Splice.
 fn flask_debug(reloader: &str) {
     let ws = Workspace::new();
     ws.write("app.py", FLASK_APP);

@@ -56,21 +56,26 @@ def patched_in_place(path: str) -> bool:
     key = os.path.realpath(path)
     if not modules_for(key):
         return False  # not code this process runs: templates, new files
-    try:
-        with open(key, "rb") as file:
-            on_disk = _digest(file.read())
-    except OSError:
-        return False
     deadline = time.monotonic() + SETTLE_WAIT
     with _settled_changed:
         while True:
+            # Read again after each patch: a watcher can report a file still being written.
+            on_disk = _digest_of(key)
             known = _settled.get(key)
-            if known is not None and known[0] == on_disk:
+            if on_disk is not None and known is not None and known[0] == on_disk:
                 return known[1]
             left = deadline - time.monotonic()
             if left <= 0 or not _agent.has_clients():
                 return False
-            _settled_changed.wait(left)
+            _settled_changed.wait(min(left, 0.1))
+
+
+def _digest_of(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as file:
+            return _digest(file.read())
+    except OSError:
+        return None
 
 
 def kept_running(path: str, reloader: str) -> None:
