@@ -67,7 +67,7 @@ lint: | $(PY)
 bench-agent: $(WHEEL_STAMP)
 	$(PY) bench/agent_bench.py
 
-bench-lsp: $(WHEEL_STAMP) server
+bench-lsp: $(WHEEL_STAMP) $(FRAMEWORKS_STAMP) server
 	$(PY) bench/lsp_bench.py
 
 clean:

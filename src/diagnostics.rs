@@ -505,6 +505,15 @@ mod tests {
         }
     }
 
+    impl AgentOutcome {
+        fn with_answer(mut self, answer: DefinitionResult) -> AgentOutcome {
+            if let Ok(result) = &mut self.result {
+                result.definitions = vec![answer];
+            }
+            self
+        }
+    }
+
     fn report(
         modules: &[&str],
         answers: Vec<DefinitionResult>,
@@ -579,6 +588,39 @@ mod tests {
         assert_eq!(
             notes.all()[0].message,
             "patched in pid 7 (app.py) · 2 live functions"
+        );
+    }
+
+    #[test]
+    fn several_processes_get_one_hint_saying_how_many_took_the_edit() {
+        let rope = Rope::from_str("def f():\n    pass\n");
+        let mut r = report(
+            &["app"],
+            vec![answer(Status::Patched, None)],
+            vec![sent("f#0", (4, 5), (0, 17))],
+        );
+        let first = r.agents[0].clone();
+        let worker = |pid: u32, status: Status| {
+            AgentOutcome {
+                pid,
+                label: format!("pid {pid} (gunicorn)"),
+                ..first.clone()
+            }
+            .with_answer(answer(status, None))
+        };
+        r.agents.push(worker(8, Status::Patched));
+        r.agents.push(worker(9, Status::Refused));
+        let mut notes = Notes::default();
+        notes.record(&rope, &r, SuccessHints::All);
+        let shown = notes.shown();
+        let messages: Vec<&str> = shown.iter().map(|n| n.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "patched in 2 of 3 processes · 4 live functions; not in pid 9 (gunicorn): refused — refused message",
+                "refused message",
+            ],
+            "one hint for the three processes, the refusal once"
         );
     }
 
