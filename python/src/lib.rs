@@ -7,6 +7,7 @@ mod process;
 mod report;
 mod runner;
 mod server;
+mod versions;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -194,6 +195,8 @@ const CALL: u8 = 2;
 #[pyfunction]
 fn commit(py: Python<'_>, ops: &Bound<'_, PyList>) -> PyResult<()> {
     let mut undo: Vec<Undo<'_>> = Vec::new();
+    // Functions whose code, defaults or annotations were set: their version to restore.
+    let mut versioned = Vec::new();
     let mut failure = None;
     for op in ops.iter() {
         let op = op.cast_into::<PyTuple>()?;
@@ -209,6 +212,9 @@ fn commit(py: Python<'_>, ops: &Bound<'_, PyList>) -> PyResult<()> {
                     target.delattr(&name)
                 };
                 if done.is_ok() {
+                    if kind == SET && name.to_cow().is_ok_and(|n| versions::clears_version(&n)) {
+                        versioned.push(target.clone());
+                    }
                     undo.push((target, name, previous));
                 }
                 done
@@ -224,6 +230,9 @@ fn commit(py: Python<'_>, ops: &Bound<'_, PyList>) -> PyResult<()> {
         }
     }
     let Some(err) = failure else {
+        for function in &versioned {
+            versions::restore(py, function);
+        }
         return Ok(());
     };
     for (target, name, previous) in undo.into_iter().rev() {
@@ -232,7 +241,9 @@ fn commit(py: Python<'_>, ops: &Bound<'_, PyList>) -> PyResult<()> {
             None => target.delattr(&name),
         };
     }
-    let _ = py;
+    for function in &versioned {
+        versions::restore(py, function);
+    }
     Err(err)
 }
 

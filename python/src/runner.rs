@@ -11,7 +11,13 @@
 //! CPython before 3.12 does not wake the main thread for a pending call added from another
 //! thread (cpython#95820): it notices only when the GIL changes hands. So there, while the
 //! worker waits for the GIL, the switch interval is shortened from its 5 ms to `FAST_SWITCH`,
-//! and put back as soon as the worker holds the GIL.
+//! and put back as soon as the worker holds the GIL. From 3.12 on, `Py_AddPendingCall` still
+//! does not wake a busy main thread when called from a thread without a thread state (its
+//! eval breaker is computed in the adding thread), and the switch interval can no longer be
+//! set from outside; there the interpreter's own queue is used instead
+//! (`_PyEval_AddPendingCall(PyInterpreterState_Main(), ..., 0)`, exported by 3.12 to 3.14),
+//! which signals whichever thread runs Python next, looked up at run time with
+//! `Py_AddPendingCall` as the fallback.
 
 use std::ffi::{c_int, c_void};
 use std::sync::mpsc;
@@ -138,7 +144,8 @@ fn start_worker() -> mpsc::Sender<Arc<Slot>> {
 extern "C" fn run_pending(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` came from `Arc::into_raw` in `run_on_interpreter`, once per pending call.
     let slot = unsafe { Arc::from_raw(arg as *const Slot) };
-    // SAFETY: pending calls run on the main thread with the GIL held.
+    // SAFETY: pending calls run with the GIL held (on the main thread, or from 3.12 on
+    // whichever thread runs Python next).
     let py = unsafe { Python::assume_attached() };
     // In the middle of an import, a module the job imports may be the half-initialised one:
     // the worker takes the job instead, and waits for that module like any other thread.
@@ -174,6 +181,48 @@ fn inside_import(py: Python<'_>) -> bool {
     false
 }
 
+type AddPendingCall = unsafe extern "C" fn(
+    *mut pyo3::ffi::PyInterpreterState,
+    extern "C" fn(*mut c_void) -> c_int,
+    *mut c_void,
+    c_int,
+) -> c_int;
+type InterpreterMain = unsafe extern "C" fn() -> *mut pyo3::ffi::PyInterpreterState;
+
+/// The interpreter's own pending-call queue, on CPython 3.12+ when it exports it.
+fn interpreter_queue() -> Option<&'static (AddPendingCall, InterpreterMain)> {
+    static FOUND: OnceLock<Option<(AddPendingCall, InterpreterMain)>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if PYTHON_VERSION.get().is_none_or(|v| *v < (3, 12)) {
+                return None;
+            }
+            // SAFETY: dlsym on the running process; 3.12 to 3.14 export both with these
+            // signatures (3.13's result is an enum of int size, 0 on success).
+            unsafe {
+                let add = libc::dlsym(libc::RTLD_DEFAULT, c"_PyEval_AddPendingCall".as_ptr());
+                let main = libc::dlsym(libc::RTLD_DEFAULT, c"PyInterpreterState_Main".as_ptr());
+                if add.is_null() || main.is_null() {
+                    return None;
+                }
+                Some((
+                    std::mem::transmute::<*mut c_void, AddPendingCall>(add),
+                    std::mem::transmute::<*mut c_void, InterpreterMain>(main),
+                ))
+            }
+        })
+        .as_ref()
+}
+
+/// Queues `run_pending(arg)`; 0 when queued.
+unsafe fn add_pending_call(arg: *mut c_void) -> c_int {
+    match interpreter_queue() {
+        // Any thread running Python may take it (flags 0): the job needs only the GIL.
+        Some((add, main)) => add(main(), run_pending, arg, 0),
+        None => pyo3::ffi::Py_AddPendingCall(Some(run_pending), arg),
+    }
+}
+
 /// Runs `f` with the GIL held, on whichever route gets there first, and returns its result.
 /// `None` when the interpreter is shutting down.
 pub fn run_on_interpreter<R, F>(f: F) -> Option<R>
@@ -187,9 +236,9 @@ where
     });
     let slot = Arc::new(Slot(Mutex::new(Some(job))));
     let raw = Arc::into_raw(slot.clone()) as *mut c_void;
-    // SAFETY: Py_AddPendingCall may be called without the GIL; on failure (queue full) the
-    // reference we handed over is ours again.
-    if unsafe { pyo3::ffi::Py_AddPendingCall(Some(run_pending), raw) } != 0 {
+    // SAFETY: both may be called without the GIL; on failure (queue full) the reference we
+    // handed over is ours again.
+    if unsafe { add_pending_call(raw) } != 0 {
         drop(unsafe { Arc::from_raw(raw as *const Slot) });
     }
     WORKER.get().send(slot).ok()?;
