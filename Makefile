@@ -7,7 +7,7 @@ FRAMEWORKS_STAMP := $(VENV)/.frameworks
 AGENT_SOURCES := $(shell find python/src python/splice crates/splice-protocol/src -type f) \
 	python/Cargo.toml python/pyproject.toml python/splice-children.pth crates/splice-protocol/Cargo.toml Cargo.toml
 
-.PHONY: demo test test-rust test-lsp test-agent test-nvim test-vscode lint bench-agent bench-lsp wheel server clean
+.PHONY: demo test test-rust test-lsp test-agent test-nvim test-vscode lint bench-agent bench-lsp bench-versions wheel server clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ lint: | $(PY)
 
 bench-agent: $(WHEEL_STAMP)
 	$(PY) bench/agent_bench.py
+
+# Apply latency and call cost on every CPython in .venvs (made by test-agent).
+bench-versions: $(WHEEL_STAMP)
+	$(PY) bench/versions_bench.py
 
 bench-lsp: $(WHEEL_STAMP) $(FRAMEWORKS_STAMP) server
 	$(PY) bench/lsp_bench.py
