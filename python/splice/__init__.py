@@ -9,11 +9,21 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import sysconfig
 from typing import List, Optional
 
-from . import _agent
-from ._agent import PROTOCOL_VERSION, AgentError
-from .client import Client, connect, list_agents
+if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    # The native module is built for the stable ABI, which a free-threaded interpreter cannot
+    # load (it fails with a SystemError), and a patch is applied at once under the interpreter
+    # lock, which it does not have (ARCHITECTURE.md: free-threaded CPython).
+    raise ImportError(
+        f"splice does not support free-threaded CPython yet ({sys.version.split()[0]}, built with "
+        "--disable-gil); run the program on a CPython with the interpreter lock"
+    )
+
+from . import _agent  # noqa: E402
+from ._agent import PROTOCOL_VERSION, AgentError  # noqa: E402
+from .client import Client, connect, list_agents  # noqa: E402
 
 __version__: str = _agent.__version__
 __all__ = [
