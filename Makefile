@@ -43,7 +43,8 @@ test-rust:
 test-lsp: $(WHEEL_STAMP) $(FRAMEWORKS_STAMP)
 	SPLICE_TEST_PYTHON=$(abspath $(PY)) cargo test -p splice-lsp
 
-# The agent's tests on every CPython from 3.9 to 3.13 on this machine (3.11 is required).
+# The agent's tests on every CPython from 3.9 to 3.15: 3.9-3.13 found on this machine (3.11 is
+# required), 3.14 and 3.15 unpacked from Debian unstable's packages into .pythons/.
 test-agent: $(WHEEL_STAMP)
 	bash python/tests/each_python.sh
 

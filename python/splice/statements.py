@@ -231,9 +231,10 @@ def _regenerate_dataclass(
     params = vars(cls).get("__dataclass_params__")
     if params is None or getattr(params, "slots", False):
         return f"the dataclass field {', '.join(changed)} cannot change in place (slots); restart to take this edit"
-    annotations = dict(vars(cls).get("__annotations__", {}))
+    annotations = _class_annotations(cls)
+    new = _namespace_annotations(namespace)
     for name in changed:
-        annotations[name] = namespace.get("__annotations__", {}).get(name, annotations.get(name))
+        annotations[name] = new.get(name, annotations.get(name))
     if order:
         rank = {name: i for i, name in enumerate(order)}
         annotations = dict(sorted(annotations.items(), key=lambda item: rank.get(item[0], len(rank))))
@@ -253,6 +254,29 @@ def _regenerate_dataclass(
     except Exception as err:
         return f"regenerating the dataclass raised {type(err).__name__}: {err}"
     return None
+
+
+def _class_annotations(cls: type) -> Dict[str, Any]:
+    """A class's own annotations. From 3.14 on they are made by `__annotate__` when asked for
+    (PEP 649), not kept in the class's `__dict__`."""
+    if sys.version_info >= (3, 14):
+        import annotationlib
+
+        return dict(annotationlib.get_annotations(cls, format=annotationlib.Format.FORWARDREF))
+    return dict(vars(cls).get("__annotations__", {}))
+
+
+def _namespace_annotations(namespace: Dict[str, Any]) -> Dict[str, Any]:
+    """The annotations of statements run in `namespace`: from 3.14 on, through the
+    `__annotate__` function they compiled to."""
+    if "__annotations__" in namespace:
+        return dict(namespace["__annotations__"])
+    annotate = namespace.get("__annotate__")
+    if annotate is not None and sys.version_info >= (3, 14):
+        import annotationlib
+
+        return dict(annotationlib.call_annotate_function(annotate, annotationlib.Format.FORWARDREF))
+    return {}
 
 
 def _own_files(cls: type) -> Set[str]:
@@ -294,7 +318,7 @@ def remove_statement(ctx, part: dict, assigned_now: Set[tuple]) -> dict:
     for name in deleted:
         delattr(cls, name)
     if "__dataclass_fields__" in vars(cls) and isinstance(node, ast.AnnAssign):
-        annotations = dict(vars(cls).get("__annotations__", {}))
+        annotations = _class_annotations(cls)
         for name in kept:
             annotations.pop(name, None)
         cls.__annotations__ = annotations

@@ -30,7 +30,8 @@ struct Layout {
     vectorcall_at: usize,
     version_at: usize,
     code_version_at: usize,
-    /// Whether the version must be cleared before it is set (3.14 debug builds assert it).
+    /// Whether the version must be unset (0) before it is set: 3.14 marks a cleared version
+    /// 1, and its debug builds assert that a version being set was unset.
     clear_first: bool,
 }
 
@@ -45,6 +46,15 @@ fn layout(py: Python<'_>) -> Option<&'static Layout> {
 fn read<T: Copy>(object: &Bound<'_, PyAny>, at: usize) -> T {
     // SAFETY: callers pass offsets found inside the object by `find_layout`.
     unsafe { std::ptr::read_unaligned((object.as_ptr() as *const u8).add(at) as *const T) }
+}
+
+/// Versions below this are unset (0) or cleared (1, from 3.14 on).
+const FIRST_VALID: u32 = 2;
+
+/// Writes a function's version field directly: only to unset a cleared version, which has no
+/// entry in the interpreter's version cache any more.
+unsafe fn write_version(function: &Bound<'_, PyAny>, at: usize, version: u32) {
+    std::ptr::write_unaligned((function.as_ptr() as *mut u8).add(at) as *mut u32, version);
 }
 
 const PROBES: &std::ffi::CStr =
@@ -118,12 +128,21 @@ fn find_layout(py: Python<'_>) -> PyResult<Option<Layout>> {
     }) else {
         return Ok(None);
     };
-    // Assigning the code clears the version; setting it back reads back.
+    // Assigning the code clears the version (0, or 1 from 3.14 on); setting it back reads back.
     first.setattr("__code__", &codes[0])?;
     let cleared = read::<u32>(first, version_at);
-    // SAFETY: a plain function object, the GIL held.
-    unsafe { set_version(first.as_ptr(), versions[0]) };
-    if cleared != 0 || read::<u32>(first, version_at) != versions[0] {
+    let clear_first = (version.major, version.minor) >= (3, 14);
+    if cleared >= FIRST_VALID {
+        return Ok(None);
+    }
+    // SAFETY: a plain function object, the GIL held; the field is the version (checked above).
+    unsafe {
+        if clear_first {
+            write_version(first, version_at, 0);
+        }
+        set_version(first.as_ptr(), versions[0]);
+    }
+    if read::<u32>(first, version_at) != versions[0] {
         return Ok(None);
     }
     Ok(Some(Layout {
@@ -132,7 +151,7 @@ fn find_layout(py: Python<'_>) -> PyResult<Option<Layout>> {
         vectorcall_at,
         version_at,
         code_version_at,
-        clear_first: (version.major, version.minor) >= (3, 14),
+        clear_first,
     }))
 }
 
@@ -143,7 +162,7 @@ pub fn restore(py: Python<'_>, function: &Bound<'_, PyAny>) {
         return;
     };
     if read::<usize>(function.as_any(), layout.vectorcall_at) != layout.vectorcall
-        || read::<u32>(function.as_any(), layout.version_at) != 0
+        || read::<u32>(function.as_any(), layout.version_at) >= FIRST_VALID
     {
         return;
     }
@@ -157,7 +176,7 @@ pub fn restore(py: Python<'_>, function: &Bound<'_, PyAny>) {
     // SAFETY: a plain function object with the default vectorcall, the GIL held.
     unsafe {
         if layout.clear_first {
-            (layout.set_version)(function.as_ptr(), 0);
+            write_version(function.as_any(), layout.version_at, 0);
         }
         (layout.set_version)(function.as_ptr(), version);
     }
