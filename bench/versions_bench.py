@@ -57,9 +57,11 @@ def main() -> None:
     rows = []
     for python in venvs:
         print(f"[bench-versions] {python.parent.parent.name}", file=sys.stderr, flush=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(wheels[-1])], check=True
-        )
+        # Its own pip, or this Python's for those without one (Debian's 3.14 and 3.15).
+        has_pip = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True).returncode == 0
+        pip = [str(python), "-m", "pip"] if has_pip else [sys.executable, "-m", "pip", "--python", str(python)]
+        install = [*pip, "install", "-q"]
+        subprocess.run([*install, "--force-reinstall", "--no-deps", str(wheels[-1])], check=True)
         done = subprocess.run(
             [str(python), str(REPO / SCRIPT), "--one"], cwd=REPO / "bench", capture_output=True, text=True
         )
