@@ -201,10 +201,12 @@ def test_signals_reach_the_program_not_the_agent_threads(program, args, signum, 
 
 
 def main_thread_sleeps(pid: int) -> bool:
-    """Whether the main thread is inside a sleep system call (Linux: its kernel wait channel)."""
+    """Whether the main thread is inside a sleep system call (Linux: its kernel wait channel;
+    `time.sleep` is `clock_nanosleep` from 3.11 on, `select` before)."""
     try:
         with open(f"/proc/{pid}/wchan") as wchan:
-            return "nanosleep" in wchan.read()
+            channel = wchan.read()
+            return "nanosleep" in channel or "poll_schedule_timeout" in channel
     except OSError:
         return True  # no /proc: nothing to wait on
 
