@@ -19,7 +19,8 @@ if [ -x "$python" ] && [ -f "$prefix/.done" ]; then
 fi
 command -v patchelf >/dev/null || {
   sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
-  $sudo apt-get install -y -qq patchelf >/dev/null
+  $sudo apt-get install -y -qq patchelf >/dev/null 2>&1 ||
+    { $sudo apt-get update -qq && $sudo apt-get install -y -qq patchelf >/dev/null; }
 }
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/splice-ci/debian"
 mkdir -p "$cache/lists/partial" "$cache/archives/partial"
