@@ -347,6 +347,10 @@ describe('splice-lsp, started as the extension starts it', { skip: SERVER_MISSIN
     assert.match(listed.pythonVersion, /^3\.\d+/);
     assert.equal(typeof listed.address, 'string');
     assert.ok(listed.startedAt > 0);
+    // A program of one process is the root of its own tree.
+    assert.equal(listed.rootPid, program.pid);
+    assert.equal(listed.tree, `app.py (pid ${program.pid})`);
+    assert.equal(typeof listed.parentPid, 'number');
 
     const patch = async (command: string, needle: string): Promise<PatchResultParams> => {
       client.drop(PATCH_RESULT);
