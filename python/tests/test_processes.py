@@ -111,3 +111,21 @@ def test_no_children_turns_both_off(program, runtime_dir):
         "spawned.wait()"
     )
     assert children_of(runtime_dir, prog.pid) == []
+
+
+def test_a_forked_child_of_a_tcp_agent_listens_on_a_port_of_its_own(program, runtime_dir):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    prog = program(FORKING, env={"SPLICE_LISTEN": f"tcp:{port}"})
+    assert prog.eval("ask()") == 1
+    assert prog.record()["address"] == f"tcp:127.0.0.1:{port}"
+    (child,) = wait_for(lambda: children_of(runtime_dir, prog.pid), what="the child's record")
+    assert child["address"].startswith("tcp:127.0.0.1:") and child["address"] != prog.record()["address"]
+    assert child["token"] and child["token"] != prog.record()["token"]
+    patched = FORKING.replace("return 1", "return 3")
+    client = splice.Client(child["address"], child["token"], timeout=20)
+    assert client.patch(prog.path(), definitions(patched, ["f"]), patched)["definitions"][0]["status"] == "patched"
+    assert prog.eval("[f(), ask()]") == [1, 3]
