@@ -53,7 +53,7 @@ pub struct PatchReport {
     pub agents_found: usize,
     /// Why the runtime folder or records in it were not trusted.
     pub refused: Vec<String>,
-    /// Programs a complete save found already running every part of the file: nothing was
+    /// Programs a complete save found already running every part of the file: no part was
     /// sent to them, and no earlier note about a part of theirs still holds.
     pub in_step: Vec<u32>,
     /// Whether every part that differs was sent (a save), not one picked part: the notes of

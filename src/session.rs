@@ -294,10 +294,20 @@ impl Session {
                 })
                 .collect();
             if chosen.is_empty() {
-                if picked.is_none() && diffs.iter().all(|d| d.change.is_none()) {
+                let whole_file_in_step =
+                    picked.is_none() && diffs.iter().all(|d| d.change.is_none());
+                if whole_file_in_step {
                     in_step.push(pid);
                 }
-                continue;
+                // A program known to have the file still hears of the save, with no part: a
+                // framework reloader in it then knows that the text on disk is what it runs
+                // (a comment edited does not restart it).
+                let place = (pid, started.to_bits(), path.to_owned());
+                let known_to_have_it = lock(&self.baselines).get(pid, started, path).is_some()
+                    && !lock(&self.not_loaded).contains(&place);
+                if !(whole_file_in_step && known_to_have_it && link.unavailable().is_none()) {
+                    continue;
+                }
             }
             // Functions nested in a changed one answer for their live closures.
             let nested = patching::nested_in(&defs, chosen.iter().map(|&i| &diffs[i]));

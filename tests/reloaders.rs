@@ -84,6 +84,13 @@ fn reloader_restarts_only_for_what_splice_refused(
     server.expect_stderr("changed and was patched in place");
     assert_eq!(answer(port), (pid, "v2".to_owned()));
 
+    // A comment added: no part differs, and the program still runs what the file says.
+    let patched = format!("{patched}\n# a note\n");
+    let result = editor.save(ws, name, &patched);
+    assert!(statuses(&result).is_empty(), "{result}");
+    server.expect_stderr("changed and was patched in place");
+    assert_eq!(answer(port), (pid, "v2".to_owned()));
+
     // A function that becomes a generator cannot change in place: the framework restarts.
     let refused = patched.replace("return 'v2'", "yield 'v3'");
     let result = editor.save(ws, name, &refused);
