@@ -57,7 +57,10 @@ fn an_error_whose_cause_is_gone_is_cleared_though_no_part_is_sent() {
     // file is saved), and nothing left to show.
     let result = save(&mut lsp, &ws, "app.py", 3, &good);
     let agents = result["agents"].as_array().unwrap();
-    assert!(agents.iter().all(|a| a["definitions"] == json!([])), "{result}");
+    assert!(
+        agents.iter().all(|a| a["definitions"] == json!([])),
+        "{result}"
+    );
     lsp.diagnostics(&uri, |d| d.is_empty());
     assert_eq!(program.eval("greet()"), "hi");
     lsp.shutdown();
