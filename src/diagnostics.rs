@@ -360,22 +360,34 @@ fn clock(seconds: f64) -> String {
 }
 
 fn success_message(outcome: &AgentOutcome, answer: &splice_protocol::DefinitionResult) -> String {
-    let verb = match answer.status {
-        Status::Added => "added",
-        Status::Reverted => "reverted",
-        _ => "patched",
-    };
-    let live = match answer.live_functions {
-        0 => String::new(),
-        1 => " · 1 live function".into(),
-        n => format!(" · {n} live functions"),
-    };
     let extra = if answer.message.is_empty() {
         String::new()
     } else {
         format!(" · {}", answer.message)
     };
-    format!("{verb} in {}{live}{extra}", outcome.label)
+    format!(
+        "{} in {}{}{extra}",
+        success_verb(answer.status),
+        outcome.label,
+        live_functions(answer.live_functions)
+    )
+}
+
+fn success_verb(status: Status) -> &'static str {
+    match status {
+        Status::Added => "added",
+        Status::Reverted => "reverted",
+        _ => "patched",
+    }
+}
+
+/// ` · 2 live functions`, or nothing for none.
+fn live_functions(count: u32) -> String {
+    match count {
+        0 => String::new(),
+        1 => " · 1 live function".into(),
+        n => format!(" · {n} live functions"),
+    }
 }
 
 /// The processes a save concerned: those with the file loaded, and those that failed to answer.
@@ -425,17 +437,12 @@ fn tree_success_message(
             )),
         }
     }
-    let verb = match answer.status {
-        Status::Added => "added",
-        Status::Reverted => "reverted",
-        _ => "patched",
-    };
-    let mut message = format!("{verb} in {took} of {} processes", processes.len());
-    match live {
-        0 => {}
-        1 => message.push_str(" · 1 live function"),
-        n => message.push_str(&format!(" · {n} live functions")),
-    }
+    let mut message = format!(
+        "{} in {took} of {} processes{}",
+        success_verb(answer.status),
+        processes.len(),
+        live_functions(live)
+    );
     if !missing.is_empty() {
         message.push_str("; not in ");
         message.push_str(&missing.join("; "));

@@ -14,15 +14,12 @@ pub fn program_name(argv: &[String]) -> String {
         return "python".into();
     };
     if first == "-c" {
+        // multiprocessing's own children run a line of code that names them.
         let code = argv.get(1).map(String::as_str).unwrap_or("");
-        return if code.contains("multiprocessing.spawn")
-            || code.contains("multiprocessing.forkserver")
-        {
-            if code.contains("forkserver") {
-                "multiprocessing forkserver".into()
-            } else {
-                "multiprocessing worker".into()
-            }
+        return if code.contains("multiprocessing.forkserver") {
+            "multiprocessing forkserver".into()
+        } else if code.contains("multiprocessing.spawn") {
+            "multiprocessing worker".into()
         } else {
             "python -c".into()
         };

@@ -156,47 +156,28 @@ fn every_worker_takes_the_save(app: &str, args: &[&str], workers: usize, with_fi
     lsp.shutdown();
 }
 
+/// `python -m splice -m gunicorn` with 2 sync workers, and `more` options.
+fn gunicorn(more: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec![
+        "-m",
+        "gunicorn",
+        "--no-control-socket",
+        "--log-level",
+        "warning",
+    ];
+    args.extend_from_slice(more);
+    args.extend_from_slice(&["-w", "2", "-b", "127.0.0.1:{port}", "app:app"]);
+    args
+}
+
 #[test]
 fn gunicorn_workers_each_take_a_save() {
-    every_worker_takes_the_save(
-        WSGI_APP,
-        &[
-            "-m",
-            "gunicorn",
-            "--no-control-socket",
-            "--log-level",
-            "warning",
-            "-w",
-            "2",
-            "-b",
-            "127.0.0.1:{port}",
-            "app:app",
-        ],
-        2,
-        2,
-    );
+    every_worker_takes_the_save(WSGI_APP, &gunicorn(&[]), 2, 2);
 }
 
 #[test]
 fn gunicorn_preloaded_master_and_workers_take_a_save() {
-    every_worker_takes_the_save(
-        WSGI_APP,
-        &[
-            "-m",
-            "gunicorn",
-            "--no-control-socket",
-            "--log-level",
-            "warning",
-            "--preload",
-            "-w",
-            "2",
-            "-b",
-            "127.0.0.1:{port}",
-            "app:app",
-        ],
-        2,
-        3,
-    );
+    every_worker_takes_the_save(WSGI_APP, &gunicorn(&["--preload"]), 2, 3);
 }
 
 #[test]

@@ -57,13 +57,15 @@ _fork_children = True
 _fork_hook_registered = False
 
 
-def start(children: bool = False, *, forks: bool = True) -> str:
+def start(children: Optional[bool] = None, *, forks: Optional[bool] = None) -> str:
     """Starts the agent in this process, if not yet running, and returns its address.
 
     Processes this one forks (gunicorn and multiprocessing workers) get an agent of their own,
     unless `forks=False`. With `children=True`, so do Python programs it starts by exec or
     spawn (subprocesses, multiprocessing spawn and forkserver, framework reloaders), through
-    the environment variable `SPLICE_CHILDREN`.
+    the environment variable `SPLICE_CHILDREN`; `children=False` stops that. Left out, each
+    stays as it is: a program started by `python -m splice` (or as such a program's child)
+    that calls `start()` itself keeps giving its children an agent.
 
     The agent listens on a Unix socket in the per-user runtime folder (`$SPLICE_RUNTIME_DIR`,
     else `$XDG_RUNTIME_DIR/splice`, else `/tmp/splice-<uid>`), or on 127.0.0.1 with a token
@@ -72,13 +74,14 @@ def start(children: bool = False, *, forks: bool = True) -> str:
     return _start(children, forks, os.environ.get("SPLICE_LISTEN") or None)
 
 
-def _start(children: bool, forks: bool, listen: Optional[str]) -> str:
+def _start(children: Optional[bool], forks: Optional[bool], listen: Optional[str]) -> str:
     global _fork_children, _fork_hook_registered
-    if children:
+    if children is True:
         os.environ[CHILDREN_VARIABLE] = "1"
-    else:
+    elif children is False:
         os.environ.pop(CHILDREN_VARIABLE, None)
-    _fork_children = forks
+    if forks is not None:
+        _fork_children = forks
     running = _agent.address()
     if running is not None:
         return running
@@ -138,9 +141,9 @@ def _child_listen() -> Optional[str]:
 def _after_fork() -> None:
     """In a forked child of a process with an agent: its own agent, with a fresh socket and record
     naming its parent. The parent's agent is left untouched."""
-    if not _fork_children or _agent.address() is not None:
+    # `forked` says whether the parent's agent was running (it may have been stopped).
+    if not _fork_children or not _agent.forked():
         return
-    _agent.forked()
     try:
         _start_here(_command_line(), _child_listen(), clean_up=False)
     except OSError as err:
@@ -161,10 +164,8 @@ def start_in_child() -> None:
 
 
 def stop() -> None:
-    """Stops listening and removes this process's socket and record. Forked children of this
-    process no longer start an agent."""
-    global _fork_children
-    _fork_children = False
+    """Stops listening and removes this process's socket and record. Processes it forks from
+    now on start no agent."""
     _agent.stop()
 
 

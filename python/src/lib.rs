@@ -143,19 +143,16 @@ fn stop() {
 
 /// Called in a forked child before it starts its own agent: forgets the parent's (its threads
 /// did not survive the fork; dropping it could only wait on their locks) and closes the
-/// sockets inherited from it.
+/// sockets inherited from it. Whether the parent had an agent running.
 #[pyfunction]
-fn forked() {
+fn forked() -> bool {
     let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-    if running
-        .as_ref()
-        .is_some_and(|r| r.pid != std::process::id())
-    {
-        if let Some(parent) = running.take() {
-            process::close_inherited(&parent.agent.info.address);
-            std::mem::forget(parent);
-        }
-    }
+    let Some(parent) = running.take_if(|r| r.pid != std::process::id()) else {
+        return false;
+    };
+    process::close_inherited(&parent.agent.info.address);
+    std::mem::forget(parent);
+    true
 }
 
 /// The running agent's address, if started in this process.

@@ -94,6 +94,13 @@ def test_python_children_get_an_agent_when_the_program_asks(program, runtime_dir
     assert child["argv"][0] == "-c"
 
 
+def test_a_program_run_by_splice_that_starts_the_agent_itself_keeps_its_children(program, runtime_dir):
+    # `python -m splice` asked for children; the program's own `splice.start()` leaves that be.
+    prog = program(SPAWNING.format(start="import splice; splice.start()"))
+    (child,) = wait_for(lambda: children_of(runtime_dir, prog.pid), what="the child's record")
+    assert child["pid"] == prog.eval("child.pid")
+
+
 def test_no_child_gets_an_agent_without_the_parent_asking(program, runtime_dir):
     # Started with splice.start(): forked children get an agent, spawned ones do not.
     prog = program(SPAWNING.format(start="import splice; splice.start()"), launcher=())

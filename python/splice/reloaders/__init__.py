@@ -41,7 +41,9 @@ def _digest(data: bytes) -> bytes:
 
 def settle(key: str, source: str, in_full: bool) -> None:
     """The engine patched the file `key` from `source`; `in_full`: every part that differs was
-    sent and taken."""
+    sent and taken. Kept only once a framework's reloader is hooked: otherwise nobody asks."""
+    if not _installed:
+        return
     digest = _digest(source.encode("utf-8", "surrogateescape"))
     with _settled_changed:
         _settled[key] = (digest, in_full)
