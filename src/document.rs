@@ -27,7 +27,22 @@ struct Chunk {
     start: usize,
     /// Of its lines' hashes when it was parsed.
     hash: u64,
-    index: Arc<ChunkIndex>,
+    has_error: bool,
+    definitions: ChunkDefinitions,
+}
+
+/// Where a chunk's definitions are. The document keeps one copy of them: the list
+/// `definitions()` last gave, which chunks unchanged since point into.
+enum ChunkDefinitions {
+    /// Just parsed: `range` of the document's `parsed`, positions relative to the chunk.
+    Parsed(std::ops::Range<usize>),
+    /// `range` of a list built before, where the chunk began at `row` and `char`.
+    Listed {
+        list: Arc<Vec<PyDefinition>>,
+        range: std::ops::Range<usize>,
+        row: usize,
+        char: usize,
+    },
 }
 
 pub struct Document {
@@ -39,6 +54,9 @@ pub struct Document {
     /// Whether an edit happened since the chunks were last brought up to date.
     stale: bool,
     definitions: Option<Arc<Vec<PyDefinition>>>,
+    /// Definitions of chunks parsed since the list was last built, moved into the next one. One
+    /// allocation for all of them: freed whole, it goes back to the system.
+    parsed: Vec<Option<PyDefinition>>,
 }
 
 /// A change in char indices of the text before it: `start..end` replaced by `text`.
@@ -56,6 +74,15 @@ fn python_parser() -> Parser {
     parser
 }
 
+impl ChunkDefinitions {
+    /// How many definitions the chunk has.
+    fn len(&self) -> usize {
+        match self {
+            ChunkDefinitions::Parsed(range) | ChunkDefinitions::Listed { range, .. } => range.len(),
+        }
+    }
+}
+
 impl Document {
     pub fn new(text: &str, version: i32) -> Document {
         let rope = Rope::from_str(text);
@@ -67,6 +94,7 @@ impl Document {
             chunks: Vec::new(),
             stale: true,
             definitions: None,
+            parsed: Vec::new(),
         }
     }
 
@@ -114,23 +142,33 @@ impl Document {
                 .iter()
                 .map(|l| l.map_or(LineKind::Continues, |l| l.kind)),
         );
-        let mut known: HashMap<u64, Arc<ChunkIndex>> = HashMap::new();
+        // Taken, not copied: a chunk repeated word for word is parsed again.
+        let mut known: HashMap<u64, (bool, ChunkDefinitions)> = HashMap::new();
         for chunk in self.chunks.drain(..) {
-            known.insert(chunk.hash, chunk.index);
+            known.insert(chunk.hash, (chunk.has_error, chunk.definitions));
         }
         let mut parser = None;
         let total = self.lines.len();
         for (i, &start) in starts.iter().enumerate() {
             let end = starts.get(i + 1).copied().unwrap_or(total);
             let hash = chunk_hash(&self.lines, start, end - start);
-            let index = match known.get(&hash) {
-                Some(index) => index.clone(),
+            let (has_error, definitions) = match known.remove(&hash) {
+                Some(known) => known,
                 None => {
                     let parser = parser.get_or_insert_with(python_parser);
-                    Arc::new(self.parse_chunk(parser, start, end))
+                    let index = self.parse_chunk(parser, start, end);
+                    let first = self.parsed.len();
+                    self.parsed.extend(index.definitions.into_iter().map(Some));
+                    let parsed = ChunkDefinitions::Parsed(first..self.parsed.len());
+                    (index.has_error, parsed)
                 }
             };
-            self.chunks.push(Chunk { start, hash, index });
+            self.chunks.push(Chunk {
+                start,
+                hash,
+                has_error,
+                definitions,
+            });
         }
         self.stale = false;
     }
@@ -182,18 +220,44 @@ impl Document {
             return known.clone();
         }
         self.reparse();
-        let mut found = Vec::new();
-        for chunk in &self.chunks {
-            let chars = self.rope.line_to_char(chunk.start);
-            found.extend(
-                chunk
-                    .index
-                    .definitions
-                    .iter()
-                    .map(|d| d.placed(chunk.start, chars)),
-            );
+        let total = self.chunks.iter().map(|c| c.definitions.len()).sum();
+        let mut found = Vec::with_capacity(total);
+        let mut ranges = Vec::with_capacity(self.chunks.len());
+        for chunk in &mut self.chunks {
+            let (row, char) = (chunk.start, self.rope.line_to_char(chunk.start));
+            let first = found.len();
+            match &mut chunk.definitions {
+                ChunkDefinitions::Parsed(range) => {
+                    found.extend(self.parsed[range.clone()].iter_mut().filter_map(|d| {
+                        let mut d = d.take()?;
+                        d.place(row, char);
+                        Some(d)
+                    }));
+                }
+                ChunkDefinitions::Listed {
+                    list,
+                    range,
+                    row: was_row,
+                    char: was_char,
+                } => found.extend(
+                    list[range.clone()]
+                        .iter()
+                        .map(|d| d.moved((*was_row, *was_char), (row, char))),
+                ),
+            }
+            ranges.push((first..found.len(), row, char));
         }
+        self.parsed = Vec::new();
         let found = Arc::new(found);
+        // The chunks now point into the new list, and the list they pointed into goes.
+        for (chunk, (range, row, char)) in self.chunks.iter_mut().zip(ranges) {
+            chunk.definitions = ChunkDefinitions::Listed {
+                list: found.clone(),
+                range,
+                row,
+                char,
+            };
+        }
         self.definitions = Some(found.clone());
         found
     }
@@ -201,7 +265,7 @@ impl Document {
     /// Whether a syntax error is anywhere in the text.
     pub fn has_error(&mut self) -> bool {
         self.reparse();
-        self.chunks.iter().any(|c| c.index.has_error)
+        self.chunks.iter().any(|c| c.has_error)
     }
 }
 
@@ -222,7 +286,7 @@ mod tests {
         doc.definitions()
             .iter()
             .filter(|d| d.kind != crate::python_index::DefKind::Statement)
-            .map(|d| d.qualname.clone())
+            .map(|d| d.qualname.to_string())
             .collect()
     }
 
@@ -255,12 +319,30 @@ mod tests {
     }
 
     #[test]
+    fn chunks_parsed_by_several_reparses_reach_one_list() {
+        let mut doc = Document::new("def a():\n    pass\n", 1);
+        doc.definitions();
+        let edits: &[(usize, usize, &str)] = &[
+            (0, 0, "def b():\n    pass\n"),
+            (0, 0, "def c():\n    pass\ndef c():\n    pass\n"),
+            (0, 18, ""),
+        ];
+        for &(start, end, text) in edits {
+            doc.apply(Change { start, end, text });
+            // Parses without building the list.
+            doc.has_error();
+        }
+        assert_eq!(doc.definitions().to_vec(), fresh(&doc));
+        assert_eq!(names(&mut doc), vec!["c", "b", "a"]);
+    }
+
+    #[test]
     fn an_unclosed_bracket_stays_in_its_chunk() {
         let mut doc = Document::new("def a():\n    return (\n\ndef b():\n    return 2\n", 0);
         let found = doc.definitions();
         let b = found
             .iter()
-            .find(|d| d.qualname == "b")
+            .find(|d| &*d.qualname == "b")
             .expect("b is indexed")
             .clone();
         assert!(!b.has_error);

@@ -66,7 +66,7 @@ pub fn keyed(defs: &[PyDefinition]) -> Vec<(String, &PyDefinition)> {
     let mut seen: HashMap<(&str, DefKind), usize> = HashMap::new();
     defs.iter()
         .map(|def| {
-            let n = seen.entry((def.qualname.as_str(), def.kind)).or_default();
+            let n = seen.entry((&*def.qualname, def.kind)).or_default();
             let key = def.key(*n);
             *n += 1;
             (key, def)
@@ -168,7 +168,7 @@ impl Baselines {
     pub fn forget(&mut self, pid: u32, started_at: f64, path: &str, qualname: &str) {
         if let Some(taken) = self.known.get_mut(&agent_key(pid, started_at, path)) {
             let root = qualname.split(".<locals>.").next().unwrap_or(qualname);
-            taken.retain(|t| t.def().kind != DefKind::Function || t.def().qualname != root);
+            taken.retain(|t| t.def().kind != DefKind::Function || &*t.def().qualname != root);
         }
     }
 
@@ -208,7 +208,7 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
     let (mut next_same, mut next_in_order) =
         (vec![usize::MAX; taken.len()], vec![usize::MAX; taken.len()]);
     for (j, old) in taken.iter().enumerate().rev() {
-        let key = (old.def().qualname.as_str(), old.def().kind);
+        let key = (&*old.def().qualname, old.def().kind);
         if let Some(head) = same_text.insert((key, old.def().text_hash), j) {
             next_same[j] = head;
         }
@@ -221,7 +221,7 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
     let parts: Vec<usize> = (0..current.len()).filter(|&i| current[i].part).collect();
     for &i in &parts {
         let new = &current[i];
-        let key = ((new.qualname.as_str(), new.kind), new.text_hash);
+        let key = ((&*new.qualname, new.kind), new.text_hash);
         if let Some(head) = same_text.get_mut(&key) {
             let j = *head;
             if j != usize::MAX {
@@ -236,7 +236,7 @@ pub fn diff<'a>(taken: &'a [TakenPart], current: &'a [PyDefinition]) -> Vec<Part
         if pairs[i].is_some() || new.kind == DefKind::Statement {
             continue;
         }
-        let Some(head) = in_order.get_mut(&(new.qualname.as_str(), new.kind)) else {
+        let Some(head) = in_order.get_mut(&(&*new.qualname, new.kind)) else {
             continue;
         };
         while *head != usize::MAX && used[*head] {
@@ -370,7 +370,7 @@ pub fn request(
                 .filter(|_| !moved)
                 .map(|o| o.def().context_from(&o.rope));
             Definition {
-                qualname: any.qualname.clone(),
+                qualname: any.qualname.to_string(),
                 kind: match any.kind {
                     DefKind::Statement => PartKind::Statement,
                     _ => PartKind::Definition,
@@ -404,7 +404,7 @@ pub fn sent(rope: &Rope, selected: &[&PartDiff<'_>]) -> Vec<SentDefinition> {
         .map(|diff| match (diff.new, diff.old) {
             (Some(def), _) => SentDefinition {
                 key: part_key(def),
-                qualname: def.qualname.clone(),
+                qualname: def.qualname.to_string(),
                 start: def.start,
                 end: def.end,
                 name_start: def.name_start,
@@ -415,7 +415,7 @@ pub fn sent(rope: &Rope, selected: &[&PartDiff<'_>]) -> Vec<SentDefinition> {
                 let at = rope.line_to_char(line);
                 SentDefinition {
                     key: format!("removed:{}", part_key(old.def())),
-                    qualname: old.def().qualname.clone(),
+                    qualname: old.def().qualname.to_string(),
                     start: at,
                     end: at,
                     name_start: at,
@@ -464,7 +464,7 @@ mod tests {
                         };
                         rope.line(def.line).to_string().trim().to_owned()
                     }
-                    _ => def.qualname.clone(),
+                    _ => def.qualname.to_string(),
                 };
                 Some(format!(
                     "{} {name} {}",

@@ -6,6 +6,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use ropey::Rope;
 use tree_sitter::{Node, Tree};
@@ -21,7 +22,7 @@ pub enum DefKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PyDefinition {
-    pub qualname: String,
+    pub qualname: Arc<str>,
     pub kind: DefKind,
     /// Char range of the definition, decorators included.
     pub start: usize,
@@ -33,8 +34,11 @@ pub struct PyDefinition {
     /// Zero-based line of the `def`/`class` keyword.
     pub line: usize,
     /// The rows that compile the definition in its context: top-level imports, headers of
-    /// enclosing classes, or the whole enclosing function; in order. See `context()`.
-    pub context_rows: Vec<ContextRows>,
+    /// enclosing classes, or the whole enclosing function; in order. See `context()`. Rows are
+    /// counted from `context_offset`, so that a chunk's definitions placed in the document share
+    /// them with the chunk.
+    pub context_rows: Arc<[ContextRows]>,
+    pub context_offset: usize,
     /// Of its own text, wherever it is: a class's header (decorators, bases), a statement's
     /// text without the definitions inside it, a function's whole text.
     pub text_hash: u64,
@@ -85,7 +89,7 @@ impl PyDefinition {
                 ContextRows::Opener { row, .. } => row,
             })
             .min()
-            .unwrap_or(0);
+            .map_or(0, |first| first + self.context_offset);
         let mut text = String::new();
         let mut row = first;
         let mut put = |text: &mut String, at: usize, line: &dyn Fn(&mut String)| {
@@ -100,10 +104,11 @@ impl PyDefinition {
             text.push('\n');
             row += 1;
         };
-        for part in &self.context_rows {
+        let offset = self.context_offset;
+        for part in self.context_rows.iter() {
             match *part {
                 ContextRows::Copy { first, last } => {
-                    for at in first..=last {
+                    for at in first + offset..=last + offset {
                         put(&mut text, at, &|t: &mut String| {
                             for chunk in row_text(rope, at).chunks() {
                                 t.push_str(chunk);
@@ -111,8 +116,8 @@ impl PyDefinition {
                         });
                     }
                 }
-                ContextRows::Opener { row: at, indent } => {
-                    put(&mut text, at, &|t: &mut String| {
+                ContextRows::Opener { row, indent } => {
+                    put(&mut text, row + offset, &|t: &mut String| {
                         t.extend(std::iter::repeat_n(' ', indent));
                         t.push_str("if True:");
                     });
@@ -122,36 +127,30 @@ impl PyDefinition {
         (first, text)
     }
 
-    /// This definition found `rows` lines and `chars` characters further down.
-    pub fn placed(&self, rows: usize, chars: usize) -> PyDefinition {
-        let context_rows = self
-            .context_rows
-            .iter()
-            .map(|part| match *part {
-                ContextRows::Copy { first, last } => ContextRows::Copy {
-                    first: first + rows,
-                    last: last + rows,
-                },
-                ContextRows::Opener { row, indent } => ContextRows::Opener {
-                    row: row + rows,
-                    indent,
-                },
-            })
-            .collect();
-        PyDefinition {
-            qualname: self.qualname.clone(),
-            kind: self.kind,
-            start: self.start + chars,
-            end: self.end + chars,
-            name_start: self.name_start + chars,
-            name_end: self.name_end + chars,
-            decorators: self.decorators.clone(),
-            line: self.line + rows,
-            context_rows,
-            text_hash: self.text_hash,
-            part: self.part,
-            has_error: self.has_error,
+    /// Moves this definition `rows` lines and `chars` characters further down.
+    pub fn place(&mut self, rows: usize, chars: usize) {
+        self.start += chars;
+        self.end += chars;
+        self.name_start += chars;
+        self.name_end += chars;
+        self.line += rows;
+        self.context_offset += rows;
+    }
+
+    /// This definition, placed where a chunk starting at `from` (row, char) was, now that the
+    /// chunk starts at `to`.
+    pub fn moved(&self, from: (usize, usize), to: (usize, usize)) -> PyDefinition {
+        let mut moved = self.clone();
+        if from != to {
+            moved.start -= from.1;
+            moved.end -= from.1;
+            moved.name_start -= from.1;
+            moved.name_end -= from.1;
+            moved.line -= from.0;
+            moved.context_offset -= from.0;
+            moved.place(to.0, to.1);
         }
+        moved
     }
 
     /// Tells apart definitions sharing a qualified name (a property's getter and setter).
@@ -215,6 +214,8 @@ pub fn index_chunk(tree: &Tree, rope: &Rope) -> ChunkIndex {
     };
     let mut chain = Vec::new();
     indexer.visit(tree.root_node(), Some(""), &mut chain);
+    // A chunk usually holds one definition; a growing Vec would keep room for four.
+    indexer.found.shrink_to_fit();
     ChunkIndex {
         definitions: indexer.found,
         has_error: tree.root_node().has_error(),
@@ -318,7 +319,7 @@ impl<'a> Indexer<'a> {
             line_end -= 1;
         }
         self.found.push(PyDefinition {
-            qualname: scope.to_owned(),
+            qualname: scope.into(),
             kind: DefKind::Statement,
             start,
             end,
@@ -327,6 +328,7 @@ impl<'a> Indexer<'a> {
             decorators: Vec::new(),
             line: node.start_position().row,
             context_rows: self.context(node, chain),
+            context_offset: 0,
             text_hash,
             part: true,
             has_error: node.has_error() || node.kind() == "ERROR",
@@ -387,7 +389,7 @@ impl<'a> Indexer<'a> {
             _ => self.hash_text(outer, &[]),
         };
         self.found.push(PyDefinition {
-            qualname: qualname.clone(),
+            qualname: qualname.as_str().into(),
             kind,
             start: self.rope.byte_to_char(outer.start_byte()),
             end: self.rope.byte_to_char(outer.end_byte()),
@@ -396,6 +398,7 @@ impl<'a> Indexer<'a> {
             decorators,
             line: def.start_position().row,
             context_rows,
+            context_offset: 0,
             text_hash,
             part,
             has_error: outer.has_error(),
@@ -434,7 +437,7 @@ impl<'a> Indexer<'a> {
         chain.pop();
     }
 
-    fn context(&self, outer: Node<'_>, chain: &[Enclosing<'_>]) -> Vec<ContextRows> {
+    fn context(&self, outer: Node<'_>, chain: &[Enclosing<'_>]) -> Arc<[ContextRows]> {
         let mut parts: Vec<ContextRows> = Vec::new();
         let copy = |parts: &mut Vec<ContextRows>, node: Node<'_>| {
             let (first, last) = rows(node);
@@ -470,7 +473,7 @@ impl<'a> Indexer<'a> {
             ContextRows::Copy { first, .. } => first,
             ContextRows::Opener { row, .. } => row,
         });
-        parts
+        parts.into()
     }
 }
 
@@ -500,7 +503,7 @@ mod tests {
         index(text)
             .into_iter()
             .filter(|d| d.kind != DefKind::Statement)
-            .map(|d| d.qualname)
+            .map(|d| d.qualname.to_string())
             .collect()
     }
 
@@ -545,10 +548,10 @@ mod tests {
     fn syntax_error_in_one_definition_keeps_the_others() {
         let text = "def good():\n    return 1\n\ndef bad(:\n    return (\n\ndef also_good():\n    return 2\n";
         let defs = index(text);
-        let names: Vec<&str> = defs.iter().map(|d| d.qualname.as_str()).collect();
+        let names: Vec<&str> = defs.iter().map(|d| &*d.qualname).collect();
         assert!(names.contains(&"good"), "{names:?}");
         assert!(names.contains(&"also_good"), "{names:?}");
-        let good = defs.iter().find(|d| d.qualname == "good").unwrap();
+        let good = defs.iter().find(|d| &*d.qualname == "good").unwrap();
         assert!(!good.has_error);
         assert_eq!(
             good.context(&Rope::from_str(text)),
@@ -594,7 +597,7 @@ mod tests {
         ];
         for (text, qualname, expected) in cases {
             let defs = index(text);
-            let def = defs.iter().find(|d| d.qualname == *qualname).unwrap();
+            let def = defs.iter().find(|d| &*d.qualname == *qualname).unwrap();
             assert_eq!(
                 &def.context(&Rope::from_str(text)),
                 expected,
@@ -621,7 +624,7 @@ mod tests {
         let parts: Vec<(String, DefKind, usize)> = index(text)
             .into_iter()
             .filter(|d| d.part)
-            .map(|d| (d.qualname, d.kind, d.line))
+            .map(|d| (d.qualname.to_string(), d.kind, d.line))
             .collect();
         use DefKind::*;
         let expected: Vec<(String, DefKind, usize)> = [

@@ -77,10 +77,16 @@ impl Session {
         *lock(&self.settings) = settings;
     }
 
-    pub fn open(&self, key: &str, text: &str, version: i32) {
-        let doc = Document::new(text, version);
+    /// Takes the text: once in the rope, the message's copy of a large one is dropped and the
+    /// memory its decoding went through given back.
+    pub fn open(&self, key: &str, text: String, version: i32) {
+        let doc = Document::new(&text, version);
         lock(&self.saved).insert(key.to_owned(), doc.rope.clone());
         lock(&self.docs).insert(key.to_owned(), doc);
+        if text.len() > LARGE_TEXT {
+            drop(text);
+            give_back_memory();
+        }
     }
 
     /// The document was saved: its text is what programs loading it from now on run.
@@ -387,12 +393,12 @@ impl Session {
         let Some((_, def)) = selected.first() else {
             return Err("no function at the cursor".into());
         };
-        let qualname = def.qualname.clone();
+        let qualname = def.qualname.to_string();
         let sent: Vec<SentDefinition> = selected
             .iter()
             .map(|(key, def)| SentDefinition {
                 key: key.clone(),
-                qualname: def.qualname.clone(),
+                qualname: def.qualname.to_string(),
                 start: def.start,
                 end: def.end,
                 name_start: def.name_start,
@@ -572,6 +578,10 @@ async fn patch_if_loaded(
     };
     serde_json::to_value(result).map_err(|err| err.to_string())
 }
+
+/// A text whose transient copies (the message it came in, its decoded form) are worth returning
+/// to the system once it is opened.
+const LARGE_TEXT: usize = 4 << 20;
 
 /// Returns the memory freed by a closed document to the system: glibc keeps freed blocks of a
 /// large one (tens of MB of definitions) in its arenas otherwise, for as long as the server runs.

@@ -266,7 +266,7 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
         if let Ok(session) = self.session() {
-            session.open(&key(&doc.uri), &doc.text, doc.version);
+            session.open(&key(&doc.uri), doc.text, doc.version);
         }
     }
 
