@@ -129,7 +129,7 @@ fn main() {
     let keyed = patching::keyed(&defs);
     let changed_key = keyed
         .iter()
-        .find(|(_, d)| d.qualname == "hot_path")
+        .find(|(_, d)| &*d.qualname == "hot_path")
         .or_else(|| keyed.get(keyed.len() / 2))
         .map(|(k, _)| k.clone())
         .expect("the file has definitions");
