@@ -63,11 +63,11 @@ impl AgentLink {
         let (tx, rx) = mpsc::channel::<Job>();
         let closed = Arc::new(AtomicBool::new(false));
         let busy_since = Arc::new(Mutex::new(None));
-        let thread_record = record.clone();
+        let (thread_record, thread_dir) = (record.clone(), dir.clone());
         let thread_busy = busy_since.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("agent-{}", record.info.pid))
-            .spawn(move || serve_link(thread_record, rx, timeout, thread_busy));
+            .spawn(move || serve_link(thread_record, &thread_dir, rx, timeout, thread_busy));
         if let Err(err) = spawned {
             tracing::error!("cannot start a thread for agent {}: {err}", record.info.pid);
         }
@@ -83,7 +83,7 @@ impl AgentLink {
             let spawned = std::thread::Builder::new()
                 .name(format!("agent-{}-events", record.info.pid))
                 .spawn(move || {
-                    follow_events(&record, label, closed, sink);
+                    follow_events(&record, &dir, label, closed, sink);
                     forget_if_exited(&record, &dir);
                 });
             if let Err(err) = spawned {
@@ -141,6 +141,7 @@ impl AgentLink {
 
 fn serve_link(
     record: AgentRecord,
+    dir: &Path,
     jobs: mpsc::Receiver<Job>,
     timeout: Duration,
     busy_since: Arc<Mutex<Option<Instant>>>,
@@ -150,7 +151,7 @@ fn serve_link(
     let mut client: Option<Client> = None;
     for job in jobs {
         if client.is_none() {
-            client = match connect(&record, timeout) {
+            client = match connect(&record, dir, timeout) {
                 Ok(c) => Some(c),
                 Err(err) => {
                     let _ = job.reply.send(Err(err));
@@ -180,8 +181,14 @@ fn serve_link(
 
 /// Long-polls the agent's runtime events on a connection of its own, until the agent exits or
 /// the link is dropped.
-fn follow_events(record: &AgentRecord, label: String, closed: Arc<AtomicBool>, sink: EventSink) {
-    let Ok(mut client) = connect(record, EVENTS_WAIT + Duration::from_secs(10)) else {
+fn follow_events(
+    record: &AgentRecord,
+    dir: &Path,
+    label: String,
+    closed: Arc<AtomicBool>,
+    sink: EventSink,
+) {
+    let Ok(mut client) = connect(record, dir, EVENTS_WAIT + Duration::from_secs(10)) else {
         return;
     };
     let mut after = 0;
@@ -223,7 +230,7 @@ fn forget_if_exited(record: &AgentRecord, dir: &Path) {
     }
 }
 
-fn connect(record: &AgentRecord, timeout: Duration) -> Result<Client, String> {
+fn connect(record: &AgentRecord, dir: &Path, timeout: Duration) -> Result<Client, String> {
     let address = Address::parse(&record.info.address)?;
     let client = match Client::connect(&address, record.token.clone(), Some(timeout)) {
         Ok(client) => client,
@@ -233,10 +240,16 @@ fn connect(record: &AgentRecord, timeout: Duration) -> Result<Client, String> {
         }
     };
     // A record can name another program's listener: nothing is sent to an agent that is not
-    // the process its record is about.
+    // the process its record is about, and the record goes, so that it is not tried again.
     if client.agent.pid != record.info.pid {
+        let pid = record.info.pid;
+        tracing::warn!(
+            "the record of pid {pid} names the listener of pid {}: it is removed",
+            client.agent.pid
+        );
+        discovery::remove_agent_files(dir, pid);
         return Err(format!(
-            "the agent at {address} answers as pid {}, not as the pid its record names; refused",
+            "the agent at {address} answers as pid {}, not as the pid its record names; refused and its record removed",
             client.agent.pid
         ));
     }

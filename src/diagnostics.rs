@@ -55,6 +55,9 @@ pub struct Notes {
     notes: Vec<Note>,
 }
 
+/// The code of the note saying which programs have not answered yet.
+pub const WAITING: &str = "waiting";
+
 impl Notes {
     pub fn all(&self) -> &[Note] {
         &self.notes
@@ -118,6 +121,24 @@ impl Notes {
                 scope: (0, 0),
             });
         }
+    }
+
+    /// Says which programs have not answered the attempt whose first answers were just recorded;
+    /// the attempt's full record replaces it.
+    pub fn waiting_for(&mut self, labels: &[String]) {
+        if labels.is_empty() {
+            return;
+        }
+        self.notes.push(Note {
+            start: 0,
+            end: 0,
+            severity: Severity::Information,
+            code: WAITING.into(),
+            reason: None,
+            message: format!("still waiting for {}", labels.join(", ")),
+            owner: Owner::Document,
+            scope: (0, 0),
+        });
     }
 
     fn record_definitions(

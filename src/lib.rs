@@ -3,6 +3,7 @@
 //! knows LSP types.
 
 pub mod agents;
+pub mod answers;
 pub mod chunks;
 pub mod diagnostics;
 pub mod document;

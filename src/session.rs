@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ropey::Rope;
 use splice_protocol::discovery::AgentRecord;
-use splice_protocol::{Call, FileResult, Reason, RevertParams, StatementPolicy, Status};
+use splice_protocol::{Call, Reason, RevertParams, StatementPolicy, Status};
 
 use crate::agents::{AgentLink, AgentPool};
+use crate::answers;
 use crate::diagnostics::{Note, Notes};
 use crate::document::Document;
 use crate::patching::{self, AgentOutcome, Baselines, PatchReport, SentDefinition, Trigger};
@@ -229,12 +230,15 @@ impl Session {
     /// Sends the parts of an open document that differ from what each agent runs (or the
     /// selected one), records what runs where and what the document shows, and reports. The
     /// document's text is taken before any wait, so later edits do not mix into this attempt.
+    /// When some agents are slow, the notes of those that answered are recorded first, and
+    /// `notes_changed` called.
     pub async fn patch(
         &self,
         key: &str,
         path: &str,
         selection: Selection,
         trigger: Trigger,
+        notes_changed: impl Fn(),
     ) -> Result<(PatchReport, Rope), String> {
         let (rope, defs, has_error) = {
             let mut docs = lock(&self.docs);
@@ -336,14 +340,26 @@ impl Session {
                 // One that said it has not loaded the file is asked again before the text goes.
                 None if said_not_loaded => {
                     let qualnames: Vec<String> = sent.iter().map(|s| s.qualname.clone()).collect();
-                    tokio::spawn(async move { patch_if_loaded(&link2, params, qualnames).await })
+                    tokio::spawn(async move {
+                        answers::patch_if_loaded(&link2, params, qualnames).await
+                    })
                 }
                 None => tokio::spawn(async move { link2.call(Call::Patch(params)).await }),
             };
             tasks.push((link.clone(), sent, task));
             after.push((pid, started, k, diffs, chosen));
         }
-        let agents = collect(tasks).await;
+        let complete = picked.is_none();
+        let agents = answers::collect(tasks, |answered, missing| {
+            let report = self.report(trigger, path, answered, found, complete);
+            self.finish(key, report, &rope);
+            lock(&self.notes)
+                .entry(key.to_owned())
+                .or_default()
+                .waiting_for(&missing);
+            notes_changed();
+        })
+        .await;
         let mut known_after: Vec<(usize, Vec<Option<Status>>, Vec<patching::TakenPart>)> =
             Vec::new();
         for ((pid, started, k, diffs, chosen), outcome) in after.into_iter().zip(&agents) {
@@ -374,7 +390,7 @@ impl Session {
             };
             lock(&self.baselines).set(pid, started, path, now);
         }
-        let mut report = self.report(trigger, path, agents, found, picked.is_none());
+        let mut report = self.report(trigger, path, agents, found, complete);
         report.in_step = in_step;
         Ok((self.finish(key, report, &rope), rope))
     }
@@ -422,7 +438,7 @@ impl Session {
             };
             tasks.push((link.clone(), sent.clone(), task));
         }
-        let agents = collect(tasks).await;
+        let agents = answers::collect(tasks, |_, _| {}).await;
         // A reverted function runs text the server no longer has: the next save sends it
         // whole, and the agent compares code.
         for outcome in &agents {
@@ -535,50 +551,6 @@ impl Session {
     }
 }
 
-type Task = (
-    Arc<AgentLink>,
-    Vec<SentDefinition>,
-    tokio::task::JoinHandle<Result<serde_json::Value, String>>,
-);
-
-/// Patches only if the program has loaded the file by now; else answers as it would, without
-/// the file's text crossing the socket.
-async fn patch_if_loaded(
-    link: &AgentLink,
-    params: splice_protocol::PatchParams,
-    qualnames: Vec<String>,
-) -> Result<serde_json::Value, String> {
-    let loaded = link
-        .call(Call::Loaded(splice_protocol::LoadedParams {
-            path: params.path.clone(),
-        }))
-        .await?;
-    let has_it = loaded["modules"].as_array().is_some_and(|m| !m.is_empty());
-    if has_it {
-        return link.call(Call::Patch(params)).await;
-    }
-    let message = format!("no module of this program is loaded from {}", params.path);
-    let definitions: Vec<splice_protocol::DefinitionResult> = qualnames
-        .into_iter()
-        .map(|qualname| splice_protocol::DefinitionResult {
-            qualname,
-            status: Status::NotLoaded,
-            reason: Reason::FileNotLoaded,
-            message: message.clone(),
-            span: None,
-            live_functions: 0,
-            still_running: Vec::new(),
-        })
-        .collect();
-    let result = FileResult {
-        path: params.path,
-        modules: Vec::new(),
-        definitions,
-        notices: Vec::new(),
-    };
-    serde_json::to_value(result).map_err(|err| err.to_string())
-}
-
 /// A text whose transient copies (the message it came in, its decoded form) are worth returning
 /// to the system once it is opened.
 const LARGE_TEXT: usize = 4 << 20;
@@ -591,26 +563,4 @@ fn give_back_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
-}
-
-async fn collect(tasks: Vec<Task>) -> Vec<AgentOutcome> {
-    let mut outcomes = Vec::new();
-    for (link, sent, task) in tasks {
-        let answer = match task.await {
-            Ok(answer) => answer,
-            Err(err) => Err(format!("{}: {err}", link.label())),
-        };
-        let result = answer.and_then(|value| {
-            serde_json::from_value::<FileResult>(value)
-                .map_err(|err| format!("{}: unexpected answer: {err}", link.label()))
-        });
-        outcomes.push(AgentOutcome {
-            pid: link.pid(),
-            label: link.label(),
-            started_at: link.record.info.started_at,
-            result,
-            sent,
-        });
-    }
-    outcomes
 }

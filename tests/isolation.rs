@@ -1,6 +1,6 @@
 //! One program that does not answer never holds up the others: a stopped one gets nothing
-//! (and catches up on the first save after it runs again), and one that never loaded the file
-//! is not even mentioned. The request timeout is a minute here: waiting for the stopped
+//! (and catches up on the first save after it runs again), a slow one does not keep the others'
+//! results from the editor, and one that never loaded the file is not even mentioned. The request timeout is a minute here: waiting for the stopped
 //! program would miss every deadline of these tests.
 
 mod common;
@@ -70,6 +70,55 @@ fn a_stopped_program_holds_up_no_save_and_catches_up_once_it_runs() {
     let without = by_pid(&third, elsewhere.pid()).expect("the other program is reported");
     assert_eq!(without["modules"], json!([]), "{third}");
     assert_eq!(without["definitions"][0]["status"], "not-loaded", "{third}");
+    lsp.shutdown();
+}
+
+/// A program whose patch takes `SLOW_SECONDS`: its decorator, applied again when its text
+/// changes, sleeps that long in the agent.
+fn decorated(tag: &str, level: u32) -> String {
+    format!(
+        "import os, time\n\n\ndef slow(level):\n    def apply(f):\n        if level > 1:\n            \
+         time.sleep(float(os.environ.get('SLOW_SECONDS', '0')))\n        return f\n    return apply\n\n\n\
+         @slow({level})\ndef greet():\n    return '{tag}'\n{PROBE_TAIL}"
+    )
+}
+
+#[test]
+fn a_slow_program_does_not_hold_back_the_results_of_the_others() {
+    let ws = Workspace::new();
+    ws.write("app.py", &decorated("v1", 1));
+    let mut slow = Program::start_with(&ws, "app.py", &[("SLOW_SECONDS", "6")]);
+    let mut quick = Program::start(&ws, "app.py");
+    let (mut lsp, _) = Lsp::initialized(&ws, &["utf-16"], json!({"requestTimeoutMs": 60000}));
+    let uri = ws.uri("app.py");
+    lsp.open(&uri, &decorated("v1", 1));
+    let text = decorated("v2", 2);
+    ws.write("app.py", &text);
+    lsp.change(&uri, 2, json!([{"text": text}]));
+    lsp.save(&uri);
+
+    // Shown while the slow program is still applying the patch.
+    let waiting = |d: &[Value]| d.iter().any(|n| n["code"] == "waiting");
+    let shown = lsp.diagnostics(&uri, waiting);
+    let note = shown.iter().find(|n| n["code"] == "waiting").unwrap();
+    let message = note["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("pid {}", slow.pid())),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&format!("pid {}", quick.pid())),
+        "{message}"
+    );
+    assert_eq!(quick.eval("greet()"), "v2");
+
+    let result = lsp.patch_result(&uri);
+    for pid in [slow.pid(), quick.pid()] {
+        let agent = by_pid(&result, pid).unwrap_or_else(|| panic!("{result}"));
+        assert_eq!(agent["definitions"][0]["status"], "patched", "{result}");
+    }
+    lsp.diagnostics(&uri, |d| !waiting(d));
+    assert_eq!(slow.eval("greet()"), "v2");
     lsp.shutdown();
 }
 

@@ -103,8 +103,14 @@ impl Backend {
     async fn patch(&self, uri: &Uri, selection: Selection, trigger: Trigger) -> Result<Value> {
         let session = self.session()?.clone();
         let path = path_of(uri)?;
+        // Publishes what the session holds when it runs: never older than what was recorded.
+        let show = || {
+            let (client, session, uri) = (self.client.clone(), session.clone(), uri.clone());
+            let encoding = self.encoding();
+            tokio::spawn(async move { publish(&client, &session, encoding, &uri).await });
+        };
         let (report, rope) = session
-            .patch(&key(uri), &path, selection, trigger)
+            .patch(&key(uri), &path, selection, trigger, show)
             .await
             .map_err(Error::invalid_params)?;
         self.report(uri, report, rope).await
