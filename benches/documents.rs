@@ -15,8 +15,8 @@
 use std::time::Instant;
 
 use ropey::Rope;
+use splice_lsp::changes;
 use splice_lsp::document::{Change, Document};
-use splice_lsp::patching;
 use splice_protocol::{framing, Call, Request};
 
 mod common;
@@ -126,7 +126,7 @@ fn main() {
     });
 
     // A baseline that knows every definition but one function: a save sends that one.
-    let keyed = patching::keyed(&defs);
+    let keyed = changes::keyed(&defs);
     let changed_key = keyed
         .iter()
         .find(|(_, d)| &*d.qualname == "hot_path")
@@ -137,13 +137,13 @@ fn main() {
     let mut running: Vec<_> = defs.to_vec();
     if let Some(def) = running
         .iter_mut()
-        .zip(patching::keyed(&defs))
+        .zip(changes::keyed(&defs))
         .find(|(_, (key, _))| *key == changed_key)
         .map(|(def, _)| def)
     {
         def.text_hash ^= 1;
     }
-    let baseline = patching::taken_from(&doc.rope, &std::sync::Arc::new(running));
+    let baseline = changes::taken_from(&doc.rope, &std::sync::Arc::new(running));
     let (save, (sent, bytes)) = timed(RUNS, || {
         // The didChange before a save leaves the definitions to be found again.
         doc.apply(Change {
@@ -153,9 +153,9 @@ fn main() {
         });
         let text = doc.text();
         let defs = doc.definitions();
-        let diffs = patching::diff(&baseline, &defs);
+        let diffs = changes::diff(&baseline, &defs);
         let selected: Vec<_> = diffs.iter().filter(|d| d.change.is_some()).collect();
-        let (params, _) = patching::request(
+        let (params, _) = changes::request(
             "/bench/target.py",
             &text,
             &doc.rope,

@@ -11,7 +11,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::agents::AgentLink;
-use crate::patching::{AgentOutcome, SentDefinition};
+use crate::changes::SentDefinition;
+use crate::patching::AgentOutcome;
 
 /// One agent asked: what it was sent, and its answer to come.
 pub type Task = (

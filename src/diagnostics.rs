@@ -507,7 +507,8 @@ pub fn not_loaded_message(report: &PatchReport) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patching::{SentDefinition, Trigger};
+    use crate::changes::SentDefinition;
+    use crate::patching::Trigger;
     use splice_protocol::{DefinitionResult, FileResult, Span};
 
     fn sent(key: &str, name: (usize, usize), scope: (usize, usize)) -> SentDefinition {

@@ -2,15 +2,14 @@
 //! documents show, as plain Rust testable without an editor; `lsp` is the only module that
 //! knows LSP types.
 
+pub use splice_source::{changes, chunks, document, python_index};
+
 pub mod agents;
 pub mod answers;
-pub mod chunks;
 pub mod diagnostics;
-pub mod document;
 pub mod lsp;
 pub mod patching;
 pub mod positions;
 pub mod processes;
-pub mod python_index;
 pub mod session;
 pub mod settings;

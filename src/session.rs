@@ -12,9 +12,10 @@ use splice_protocol::{Call, Reason, RevertParams, StatementPolicy, Status};
 
 use crate::agents::{AgentLink, AgentPool};
 use crate::answers;
+use crate::changes::{self, SentDefinition};
 use crate::diagnostics::{Note, Notes};
 use crate::document::Document;
-use crate::patching::{self, AgentOutcome, Baselines, PatchReport, SentDefinition, Trigger};
+use crate::patching::{AgentOutcome, Baselines, PatchReport, Trigger};
 use crate::python_index::{DefKind, PyDefinition};
 use crate::settings::{AgentScope, ModuleStatements, Settings};
 
@@ -121,14 +122,14 @@ impl Session {
         key: &str,
         rope: &Rope,
         defs: &Arc<Vec<PyDefinition>>,
-    ) -> Vec<patching::TakenPart> {
+    ) -> Vec<changes::TakenPart> {
         let saved = lock(&self.saved).get(key).cloned();
         match saved {
             Some(saved) if saved != *rope => {
                 let mut doc = Document::new(&saved.to_string(), 0);
-                patching::taken_from(&saved, &doc.definitions())
+                changes::taken_from(&saved, &doc.definitions())
             }
-            _ => patching::taken_from(rope, defs),
+            _ => changes::taken_from(rope, defs),
         }
     }
 
@@ -197,7 +198,7 @@ impl Session {
 
     pub fn innermost(&self, key: &str, at: usize) -> Option<PyDefinition> {
         let (_, defs) = self.snapshot(key)?;
-        patching::innermost_at(&defs, at).map(|(_, d)| d.clone())
+        changes::innermost_at(&defs, at).map(|(_, d)| d.clone())
     }
 
     /// Live agents this session patches, by the `agents` setting.
@@ -250,11 +251,11 @@ impl Session {
         let text = rope.to_string();
         let picked = match selection {
             Selection::At(at) => Some(
-                patching::part_at(&defs, at, DefKind::Function)
+                changes::part_at(&defs, at, DefKind::Function)
                     .ok_or("no function at the cursor")?,
             ),
             Selection::Statement(at) => Some(
-                patching::part_at(&defs, at, DefKind::Statement)
+                changes::part_at(&defs, at, DefKind::Statement)
                     .ok_or("no statement at the cursor")?,
             ),
             Selection::Changed | Selection::All => None,
@@ -266,7 +267,7 @@ impl Session {
         };
         let links = self.agents();
         let found = links.len();
-        let taken: Vec<Vec<patching::TakenPart>> = links
+        let taken: Vec<Vec<changes::TakenPart>> = links
             .iter()
             .map(|link| {
                 let known = lock(&self.baselines)
@@ -278,28 +279,28 @@ impl Session {
         let mut tasks = Vec::new();
         let mut after = Vec::new();
         let mut in_step = Vec::new();
-        let mut known_diffs: Vec<(&[patching::TakenPart], Vec<patching::PartDiff<'_>>)> =
-            Vec::new();
+        let mut known_diffs: Vec<(&[changes::TakenPart], Vec<changes::PartDiff<'_>>)> = Vec::new();
         for (k, (link, taken)) in links.iter().zip(&taken).enumerate() {
             let (pid, started) = (link.pid(), link.record.info.started_at);
             // Programs running the same file usually took the same parts: diff those once.
             let diffs = match known_diffs
                 .iter()
-                .find(|(other, _)| patching::TakenPart::same_parts(other, taken))
+                .find(|(other, _)| changes::TakenPart::same_parts(other, taken))
             {
                 Some((_, diffs)) => diffs.clone(),
                 None => {
-                    let diffs = patching::diff(taken, &defs);
+                    let diffs = changes::diff(taken, &defs);
                     known_diffs.push((taken, diffs.clone()));
                     diffs
                 }
             };
+            let module_statements = settings.module_statements != ModuleStatements::Off;
             let chosen: Vec<usize> = (0..diffs.len())
                 .filter(|&i| {
                     let diff = &diffs[i];
                     match picked {
                         Some(part) => diff.new.is_some_and(|d| std::ptr::eq(d, part)),
-                        None => patching::sends(diff, has_error, settings.module_statements),
+                        None => changes::sends(diff, has_error, module_statements),
                     }
                 })
                 .collect();
@@ -320,10 +321,10 @@ impl Session {
                 }
             }
             // Functions nested in a changed one answer for their live closures.
-            let nested = patching::nested_in(&defs, chosen.iter().map(|&i| &diffs[i]));
-            let selected: Vec<&patching::PartDiff<'_>> =
+            let nested = changes::nested_in(&defs, chosen.iter().map(|&i| &diffs[i]));
+            let selected: Vec<&changes::PartDiff<'_>> =
                 chosen.iter().map(|&i| &diffs[i]).chain(&nested).collect();
-            let (mut params, sent) = patching::request(path, &text, &rope, &selected, policy);
+            let (mut params, sent) = changes::request(path, &text, &rope, &selected, policy);
             params.complete = picked.is_none()
                 && diffs
                     .iter()
@@ -360,7 +361,7 @@ impl Session {
             notes_changed();
         })
         .await;
-        let mut known_after: Vec<(usize, Vec<Option<Status>>, Vec<patching::TakenPart>)> =
+        let mut known_after: Vec<(usize, Vec<Option<Status>>, Vec<changes::TakenPart>)> =
             Vec::new();
         for ((pid, started, k, diffs, chosen), outcome) in after.into_iter().zip(&agents) {
             let Ok(result) = &outcome.result else {
@@ -378,12 +379,12 @@ impl Session {
             }
             let same = known_after.iter().find(|(other, other_answers, _)| {
                 *other_answers == answers
-                    && patching::TakenPart::same_parts(&taken[*other], &taken[k])
+                    && changes::TakenPart::same_parts(&taken[*other], &taken[k])
             });
             let now = match same {
                 Some((_, _, now)) => now.clone(),
                 None => {
-                    let now = patching::taken_after(&rope, &defs, &diffs, &answers);
+                    let now = changes::taken_after(&rope, &defs, &diffs, &answers);
                     known_after.push((k, answers, now.clone()));
                     now
                 }
@@ -405,7 +406,7 @@ impl Session {
         let (rope, defs) = self
             .snapshot(key)
             .ok_or_else(|| format!("{path} is not open"))?;
-        let selected: Vec<_> = patching::innermost_at(&defs, at).into_iter().collect();
+        let selected: Vec<_> = changes::innermost_at(&defs, at).into_iter().collect();
         let Some((_, def)) = selected.first() else {
             return Err("no function at the cursor".into());
         };

@@ -138,7 +138,8 @@ pub fn patch_result(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patching::{AgentOutcome, SentDefinition};
+    use crate::changes::SentDefinition;
+    use crate::patching::AgentOutcome;
     use splice_protocol::{DefinitionResult, FileResult, Reason, Status};
 
     fn report(
