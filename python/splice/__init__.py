@@ -51,6 +51,12 @@ CHILDREN_VARIABLE = "SPLICE_CHILDREN"
 """Set in the environment of a program whose Python children start an agent of their own (read by
 the startup hook `splice-children.pth`)."""
 
+WATCH_VARIABLE = "SPLICE_WATCH"
+"""Folders (separated by `os.pathsep`) whose Python files each process of the program watches and
+patches itself with when they are saved (`python -m splice --watch`)."""
+WATCH_ROOT_VARIABLE = "SPLICE_WATCH_ROOT"
+"""The pid of the process `python -m splice --watch` started."""
+
 # Whether this process's forked children start an agent of their own; the fork hook is
 # registered once, when the first agent starts (it cannot be unregistered).
 _fork_children = True
@@ -94,6 +100,7 @@ def _start(children: Optional[bool], forks: Optional[bool], listen: Optional[str
 
     feedback.install_hooks()
     reloaders.watch()
+    _watch_if_asked()
     return address
 
 
@@ -146,8 +153,19 @@ def _after_fork() -> None:
         return
     try:
         _start_here(_command_line(), _child_listen(), clean_up=False)
+        _watch_if_asked()
     except OSError as err:
         print(f"splice: the agent could not start in forked process {os.getpid()} ({err})", file=sys.stderr)
+
+
+def _watch_if_asked() -> None:
+    """Watch mode, when the program was started with `--watch`: a native thread of the agent
+    patches this process with each save of a Python file in the folders named."""
+    folders = [f for f in os.environ.get(WATCH_VARIABLE, "").split(os.pathsep) if f]
+    if folders:
+        # Lines from the other processes of the program say which one they come from.
+        own = os.environ.get(WATCH_ROOT_VARIABLE) == str(os.getpid())
+        _agent.watch(folders, "" if own else f"pid {os.getpid()}: ")
 
 
 def start_in_child() -> None:

@@ -1,5 +1,6 @@
 """`python -m splice app.py [args]` / `python -m splice -m pkg.mod [args]`: run a program as
-`__main__`, exactly as `python app.py` would, with the agent listening.
+`__main__`, exactly as `python app.py` would, with the agent listening; with `--watch`, each
+save of its source files is patched into it without an editor.
 
 `python -m splice --agents [--json]` lists this user's running agents.
 """
@@ -18,15 +19,22 @@ from pkgutil import get_importer, read_code
 from types import CodeType, ModuleType, TracebackType
 from typing import List, Optional, Tuple
 
-USAGE = """usage: python -m splice [--no-children] app.py [args ...]
-       python -m splice [--no-children] -m pkg.mod [args ...]
+USAGE = """usage: python -m splice [--watch [DIR]]... [--no-children] app.py [args ...]
+       python -m splice [--watch [DIR]]... [--no-children] -m pkg.mod [args ...]
        python -m splice --agents [--json]
 
 Runs the program with the splice agent listening, so that editors (through splice-lsp) can
 patch its functions while it runs. Every Python process of the program gets one too: forked
 workers and Python programs it starts (subprocesses, multiprocessing, reloaders), unless
---no-children. Environment: SPLICE_RUNTIME_DIR (where agents are found),
-SPLICE_LISTEN=tcp:PORT (listen on 127.0.0.1 with a token instead of a Unix socket)."""
+--no-children.
+
+--watch     patch the program with every save of a Python file under the current folder,
+            from any editor, and say on stderr what each save changed (`splice: ...`).
+            `--watch DIR` (repeatable) watches DIR too; hidden folders, __pycache__ and
+            virtual environments are left out.
+
+Environment: SPLICE_RUNTIME_DIR (where agents are found), SPLICE_LISTEN=tcp:PORT (listen on
+127.0.0.1 with a token instead of a Unix socket)."""
 
 
 def _strip_own_frames(tb: Optional[TracebackType]) -> Optional[TracebackType]:
@@ -151,6 +159,33 @@ def _agents_table(records: List[dict]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
 
 
+def _options(args: List[str]) -> Tuple[List[str], bool, List[str]]:
+    """The options before the program: the rest, whether children get an agent, the folders
+    watched (none without `--watch`): the current one, and each that `--watch` is given, as
+    `--watch DIR` or `--watch=DIR`."""
+    children, watching, extra = True, False, []
+    while args:
+        option = args[0]
+        if option == "--no-children":
+            args = args[1:]
+            children = False
+        elif option.startswith("--watch="):
+            args = args[1:]
+            watching = True
+            extra.append(os.path.abspath(option.split("=", 1)[1]))
+        elif option == "--watch":
+            args = args[1:]
+            watching = True
+            # A folder, unless it is the program (a folder with a `__main__.py`).
+            if args and os.path.isdir(args[0]) and not os.path.isfile(os.path.join(args[0], "__main__.py")):
+                extra.append(os.path.abspath(args[0]))
+                args = args[1:]
+        else:
+            break
+    watched = [os.getcwd()] + [folder for folder in extra if folder != os.getcwd()] if watching else []
+    return args, children, watched
+
+
 def main() -> None:
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help"):
@@ -176,12 +211,15 @@ def main() -> None:
 
         print(f"splice {splice.__version__} (protocol {splice.PROTOCOL_VERSION})")
         return
-    children = args[0] != "--no-children"
-    if not children:
-        args = args[1:]
-        if not args:
-            print(USAGE)
-            raise SystemExit(2)
+    args, children, watched = _options(args)
+    if not args:
+        print(USAGE)
+        raise SystemExit(2)
+    if watched:
+        import splice
+
+        os.environ[splice.WATCH_VARIABLE] = os.pathsep.join(watched)
+        os.environ[splice.WATCH_ROOT_VARIABLE] = str(os.getpid())
     try:
         _run(args, children)
     except (SystemExit, KeyboardInterrupt):

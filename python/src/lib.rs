@@ -8,6 +8,7 @@ mod report;
 mod runner;
 mod server;
 mod versions;
+mod watcher;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -151,8 +152,23 @@ fn forked() -> bool {
         return false;
     };
     process::close_inherited(&parent.agent.info.address);
+    watcher::forget_after_fork();
     std::mem::forget(parent);
     true
+}
+
+/// Watch mode: applies each save of a Python file under `dirs` (and the folders under them)
+/// to this process, through its agent; its lines on stderr start with `label`. Once per
+/// process; started by `splice` when `SPLICE_WATCH` names the folders.
+#[pyfunction]
+#[pyo3(signature = (dirs, label=String::new()))]
+fn watch(dirs: Vec<PathBuf>, label: String) -> PyResult<()> {
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(current) = running.as_ref().filter(|r| r.pid == std::process::id()) else {
+        return Err(PyOSError::new_err("start the agent before watching"));
+    };
+    watcher::start(current.agent.clone(), dirs, label)
+        .map_err(|e| PyOSError::new_err(e.to_string()))
 }
 
 /// The running agent's address, if started in this process.
@@ -357,6 +373,7 @@ fn _agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(start, m)?)?;
     m.add_function(wrap_pyfunction!(stop, m)?)?;
     m.add_function(wrap_pyfunction!(address, m)?)?;
+    m.add_function(wrap_pyfunction!(watch, m)?)?;
     m.add_function(wrap_pyfunction!(forked, m)?)?;
     m.add_function(wrap_pyfunction!(has_clients, m)?)?;
     m.add_function(wrap_pyfunction!(commit, m)?)?;

@@ -425,6 +425,23 @@ fn run_engine<R>(
 where
     R: serde::de::DeserializeOwned + serde::Serialize,
 {
+    match call_engine::<R>(agent, method, params, source) {
+        Ok(result) => Response::ok(id, &result),
+        Err(message) => Response::error(Some(id), ErrorCode::Internal, message),
+    }
+}
+
+/// Runs one engine job, `handler(method, params, source)`, after any other job in progress,
+/// and reads its answer as `R`; `Err` says what went wrong.
+pub fn call_engine<R>(
+    agent: &Arc<Agent>,
+    method: &'static str,
+    params: String,
+    source: Option<String>,
+) -> Result<R, String>
+where
+    R: serde::de::DeserializeOwned,
+{
     let _one_at_a_time = agent.engine.lock().unwrap_or_else(|e| e.into_inner());
     let agent = agent.clone();
     let outcome = run_on_interpreter(move |py| -> Result<String, String> {
@@ -435,23 +452,9 @@ where
             .map_err(|err| err.to_string())
     });
     match outcome {
-        None => Response::error(
-            Some(id),
-            ErrorCode::Internal,
-            "the interpreter is shutting down",
-        ),
-        Some(Err(err)) => Response::error(
-            Some(id),
-            ErrorCode::Internal,
-            format!("engine failed: {err}"),
-        ),
-        Some(Ok(json)) => match serde_json::from_str::<R>(&json) {
-            Ok(result) => Response::ok(id, &result),
-            Err(err) => Response::error(
-                Some(id),
-                ErrorCode::Internal,
-                format!("engine answered an unexpected shape: {err}"),
-            ),
-        },
+        None => Err("the interpreter is shutting down".into()),
+        Some(Err(err)) => Err(format!("engine failed: {err}")),
+        Some(Ok(json)) => serde_json::from_str::<R>(&json)
+            .map_err(|err| format!("engine answered an unexpected shape: {err}")),
     }
 }
