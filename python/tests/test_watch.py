@@ -123,7 +123,7 @@ def test_a_module_in_a_folder_watched_besides_the_current_one(program, workdir):
     lib = workdir / "lib"
     lib.mkdir()
     (lib / "helpers.py").write_text("def answer():\n    return 41\n")
-    app = "import sys\nsys.path.insert(0, {lib!r})\nimport helpers\n".format(lib=str(lib)) + APP
+    app = f"import sys\nsys.path.insert(0, {str(lib)!r})\nimport helpers\n" + APP
     prog = program(app, launcher=(*WATCH, str(lib)))
     prog.ready()
 
