@@ -570,11 +570,25 @@ def latency_jurigged(
     mode: str,
     extra_args: Optional[List[str]] = None,
 ) -> Latency:
-    """`python -m jurigged target.py MODE`: file written in place (as an editor saves) -> the
-    program runs the new body. Busy: its loop reports the time it saw the new result. Idle
-    (main thread blocked reading stdin): polled every millisecond through stdin, so the time
-    is when the poll's answer arrives (late by up to ~1.3 ms)."""
-    target = Target(root, name, text, mode, runner="jurigged", extra_args=extra_args)
+    """`python -m jurigged target.py MODE`, measured as `latency_watching` does."""
+    return latency_watching(root, name, text, pair, mode, "jurigged", extra_args)
+
+
+def latency_watching(
+    root: Path,
+    name: str,
+    text: str,
+    pair: Tuple[Edit, Edit],
+    mode: str,
+    runner: str,
+    extra_args: Optional[List[str]] = None,
+) -> Latency:
+    """`python -m RUNNER [EXTRA_ARGS] target.py MODE` (jurigged, or splice --watch): file
+    written in place (as an editor saves) -> the program runs the new body. Busy: its loop
+    reports the time it saw the new result. Idle (main thread blocked reading stdin): polled
+    every millisecond through stdin, so the time is when the poll's answer arrives (late by up
+    to ~1.3 ms)."""
+    target = Target(root, name, text, mode, runner=runner, extra_args=extra_args)
     try:
         time.sleep(0.5)  # the watcher thread starts with the program: let it settle
         samples = []
@@ -588,7 +602,7 @@ def latency_jurigged(
                 wait_for(
                     lambda tag=edit.tag: target.eval(f"{HOT}(7)")[0] == tag,
                     timeout=10.0,
-                    what="jurigged to reload",
+                    what=f"{runner} to reload",
                     interval=0.001,
                 )
                 samples.append(time.monotonic_ns() - t0)
@@ -808,6 +822,10 @@ def measure(root: Path) -> Dict[str, object]:
     r["jur_fast"] = latency_jurigged(root, "jur-fast", text, pair, "busy", ["--debounce", "0.001"])
     log(f"2. jurigged, idle program ({JURIGGED_EDITS} edits, default settings)")
     r["jur_idle"] = latency_jurigged(root, "jur-idle", text, pair, "idle")
+    log(f"2. splice --watch, busy program ({JURIGGED_EDITS} edits)")
+    r["watch_busy"] = latency_watching(root, "watch-busy", text, pair, "busy", "splice", ["--watch"])
+    log(f"2. splice --watch, idle program ({JURIGGED_EDITS} edits)")
+    r["watch_idle"] = latency_watching(root, "watch-idle", text, pair, "idle", "splice", ["--watch"])
     log(f"3. start cost ({START_PROCESSES} processes each)")
     r["start"] = start_cost(root, "splice", "splice.start()")
     r["peer_start"] = start_cost(root, "jurigged", "jurigged.watch()")
@@ -836,6 +854,8 @@ def firsts(latency: Latency) -> str:
 def table(r: Dict) -> Tuple[List[Tuple[str, str, str, str]], List[str]]:
     idle, busy = r["idle"], r["busy"]
     jur_busy, jur_fast, jur_idle = r["jur_busy"], r["jur_fast"], r["jur_idle"]
+    watch_busy, watch_idle = r["watch_busy"], r["watch_idle"]
+    watch_busy_median = statistics.median(watch_busy.rest)
     start, peer_start = r["start"], r["peer_start"]
     cpu, calls, rss = r["cpu"], r["calls"], r["rss"]
     idle_median = statistics.median(idle.rest)
@@ -889,6 +909,19 @@ def table(r: Dict) -> Tuple[List[Tuple[str, str, str, str]], List[str]]:
             f"{spread(jur_idle.rest)}; first {firsts(jur_idle)}",
             "—",
             f"jurigged / splice (1a) = {ratio(jur_idle, idle_median)}",
+        ),
+        (
+            "2d. `python -m splice --watch`, busy program: file saved -> the program sees the new result",
+            f"{spread(watch_busy.rest)}; first {firsts(watch_busy)}",
+            f"median < 10 ms: {verdict(watch_busy_median < 10e6)}",
+            f"jurigged (2a): median {ms(statistics.median(jur_busy.rest))}, {ratio(jur_busy, watch_busy_median)}",
+        ),
+        (
+            "2e. `python -m splice --watch`, idle program: file saved -> a 1 ms poll sees the new result",
+            f"{spread(watch_idle.rest)}; first {firsts(watch_idle)}",
+            f"(median < 10 ms): {verdict(statistics.median(watch_idle.rest) < 10e6)}",
+            f"jurigged (2c): median {ms(statistics.median(jur_idle.rest))}, "
+            f"{ratio(jur_idle, statistics.median(watch_idle.rest))}",
         ),
         (
             f"3a. `import splice; splice.start()` wall time, fresh process (median of {START_PROCESSES})",

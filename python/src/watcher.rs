@@ -31,8 +31,9 @@ enum Baseline {
     /// The text read when watching began (or when the file was saved while no module of the
     /// program had loaded it): what an import of it runs.
     Text(String),
-    /// The parts the program took at the last save.
-    Taken(Vec<TakenPart>),
+    /// The parts the program took at the last save, and that save's text, parsed: the next
+    /// save parses only the chunks it changed.
+    Taken(Vec<TakenPart>, Document),
 }
 
 struct Watcher {
@@ -178,16 +179,22 @@ impl Watcher {
         let Some(text) = read_text(path) else {
             return;
         };
-        let taken = match self.files.get(path) {
-            Some(Baseline::Text(old)) if *old == text => return,
-            Some(Baseline::Text(old)) => {
-                let mut doc = Document::new(old, 0);
-                changes::taken_from(&doc.rope.clone(), &doc.definitions())
+        let (taken, mut doc) = match self.files.remove(path) {
+            Some(Baseline::Text(old)) if old == text => {
+                self.files.insert(path.to_path_buf(), Baseline::Text(old));
+                return;
             }
-            Some(Baseline::Taken(taken)) => taken.clone(),
-            None => Vec::new(),
+            Some(Baseline::Text(old)) => {
+                let mut doc = Document::new(&old, 0);
+                (
+                    changes::taken_from(&doc.rope.clone(), &doc.definitions()),
+                    doc,
+                )
+            }
+            Some(Baseline::Taken(taken, doc)) => (taken, doc),
+            None => (Vec::new(), Document::new("", 0)),
         };
-        let mut doc = Document::new(&text, 0);
+        doc.set_text(&text);
         let (defs, has_error) = (doc.definitions(), doc.has_error());
         let rope = doc.rope.clone();
         let diffs = changes::diff(&taken, &defs);
@@ -210,6 +217,8 @@ impl Watcher {
             Ok(result) => result,
             Err(err) => {
                 self.say(&format!("{shown}: not patched: {err}"));
+                self.files
+                    .insert(path.to_path_buf(), Baseline::Taken(taken, doc));
                 return;
             }
         };
@@ -223,7 +232,8 @@ impl Watcher {
             answers[i] = Some(answer.status);
         }
         let now = changes::taken_after(&rope, &defs, &diffs, &answers);
-        self.files.insert(path.to_path_buf(), Baseline::Taken(now));
+        self.files
+            .insert(path.to_path_buf(), Baseline::Taken(now, doc));
         self.say(&summary(&shown, &rope, &sent, &result));
     }
 

@@ -108,6 +108,41 @@ impl Document {
         });
     }
 
+    /// Takes `text` as the new text by one edit of the span where it differs (a file saved by
+    /// another program): only the chunks that span touches are parsed again.
+    pub fn set_text(&mut self, text: &str) {
+        let old = self.rope.to_string();
+        let mut prefix = old
+            .bytes()
+            .zip(text.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        while !text.is_char_boundary(prefix) || !old.is_char_boundary(prefix) {
+            prefix -= 1;
+        }
+        let longest = old.len().min(text.len()) - prefix;
+        let mut suffix = old
+            .bytes()
+            .rev()
+            .zip(text.bytes().rev())
+            .take(longest)
+            .take_while(|(a, b)| a == b)
+            .count();
+        while !text.is_char_boundary(text.len() - suffix)
+            || !old.is_char_boundary(old.len() - suffix)
+        {
+            suffix -= 1;
+        }
+        if prefix == old.len() && prefix == text.len() {
+            return;
+        }
+        self.apply(Change {
+            start: self.rope.byte_to_char(prefix),
+            end: self.rope.byte_to_char(old.len() - suffix),
+            text: &text[prefix..text.len() - suffix],
+        });
+    }
+
     /// Applies one edit to the text; the lines it touched are scanned again later.
     pub fn apply(&mut self, change: Change<'_>) {
         let len = self.rope.len_chars();
@@ -316,6 +351,26 @@ mod tests {
             assert_eq!(found, fresh(&doc), "after inserting {text:?}");
         }
         assert_eq!(names(&mut doc), vec!["g", "A", "A.m", "tail"]);
+    }
+
+    #[test]
+    fn a_new_text_set_whole_gives_what_a_fresh_document_gives() {
+        let texts = [
+            "def f():\n    return 1\n",
+            "import os\ndef f():\n    return 1\n",
+            "import os\ndef f():\n    return 'é'\n\ndef g():\n    pass\n",
+            "import os\ndef f():\n    return 'è'\n\ndef g():\n    pass\n",
+            "def g():\n    pass\n",
+            "",
+            "x = 1\n",
+        ];
+        let mut doc = Document::new(texts[0], 0);
+        doc.definitions();
+        for text in texts {
+            doc.set_text(text);
+            assert_eq!(doc.text(), text);
+            assert_eq!(doc.definitions().to_vec(), fresh(&doc), "{text:?}");
+        }
     }
 
     #[test]
