@@ -4,8 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WHEEL_STAMP := dist/.built
 FRAMEWORKS_STAMP := $(VENV)/.frameworks
-AGENT_SOURCES := $(shell find python/src python/splice crates/splice-protocol/src -type f) \
-	python/Cargo.toml python/pyproject.toml python/splice-children.pth crates/splice-protocol/Cargo.toml Cargo.toml
+AGENT_SOURCES := $(shell find python/src python/splice crates/splice-protocol/src crates/splice-source/src -type f) \
+	python/Cargo.toml python/pyproject.toml python/splice-children.pth crates/splice-protocol/Cargo.toml crates/splice-source/Cargo.toml Cargo.toml
 
 .PHONY: demo test test-rust test-lsp test-agent test-nvim test-vscode lint bench-agent bench-lsp bench-versions wheel server clean
 

@@ -10,7 +10,7 @@ import atexit
 import os
 import sys
 import sysconfig
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 if sysconfig.get_config_var("Py_GIL_DISABLED"):
     # The native module is built for the stable ABI, which a free-threaded interpreter cannot
@@ -25,17 +25,34 @@ from . import _agent  # noqa: E402
 from ._agent import PROTOCOL_VERSION, AgentError  # noqa: E402
 from .client import Client, connect, list_agents  # noqa: E402
 
+if TYPE_CHECKING:
+    from .replacing import Replacement, replace, replaced
+
 __version__: str = _agent.__version__
 __all__ = [
     "PROTOCOL_VERSION",
     "AgentError",
     "Client",
+    "Replacement",
     "address",
     "connect",
     "list_agents",
+    "replace",
+    "replaced",
     "start",
     "stop",
 ]
+
+_REPLACING = ("Replacement", "replace", "replaced")
+
+
+def __getattr__(name: str) -> Any:
+    # `splice.replace` and its kin are imported on first use: `import splice` stays cheap.
+    if name in _REPLACING:
+        from . import replacing
+
+        return getattr(replacing, name)
+    raise AttributeError(f"module 'splice' has no attribute {name!r}")
 
 
 def _handle(method: str, params_json: str, source: Optional[str] = None) -> str:

@@ -63,16 +63,27 @@ def cells_for(function: FunctionType, new_code: CodeType, cls: Optional[type]) -
 def make(function: FunctionType, new_code: CodeType, cells: Tuple[CellType, ...]) -> Optional[CodeType]:
     """Code for `function` that calls a new function running `new_code` with `cells`; None
     when a trampoline cannot pass it on faithfully (async generators)."""
+    called = FunctionType(new_code, function.__globals__, function.__name__, None, cells)
+    called.__qualname__ = function.__qualname__
+    called.__module__ = function.__module__
+    called.__doc__ = function.__doc__
+    code = calling(function, called)
+    if code is not None:
+        _TARGETS[code] = called
+    return code
+
+
+def calling(function: FunctionType, called: FunctionType) -> Optional[CodeType]:
+    """Code for `function` (its free variables) with `called`'s parameters, passing each
+    argument on to `called`: its globals, closure and body run. None when a trampoline cannot
+    pass the call on faithfully (async generators)."""
+    new_code = called.__code__
     if new_code.co_flags & _CO_ASYNC_GENERATOR:
         return None
     free = function.__code__.co_freevars
     params, forward = _signature(new_code)
     if set(free) & set(_names(new_code)):
         return None
-    called = FunctionType(new_code, function.__globals__, function.__name__, None, cells)
-    called.__qualname__ = function.__qualname__
-    called.__module__ = function.__module__
-    called.__doc__ = function.__doc__
     call = f"{_MARKER!r}({', '.join(forward)})"
     if new_code.co_flags & _CO_COROUTINE:
         header, body = "async def", f"return await {call}"
@@ -84,7 +95,8 @@ def make(function: FunctionType, new_code: CodeType, cells: Tuple[CellType, ...]
     # without a single instruction.
     lines = ["def _splice_outer():"]
     lines += [f"    {name} = None" for name in free]
-    lines.append(f"    {header} {new_code.co_name}({', '.join(params)}):")
+    # Named after the body once compiled: `<lambda>` is no name a def can have.
+    lines.append(f"    {header} _splice_trampoline({', '.join(params)}):")
     if free:
         lines.append(f"        if 0: {', '.join(free)}")
     lines.append(f"        {body}")
@@ -95,12 +107,11 @@ def make(function: FunctionType, new_code: CodeType, cells: Tuple[CellType, ...]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)  # "'str' object is not callable"
         outer = compile(tree, new_code.co_filename, "exec", dont_inherit=True)
-    inner = find_nested(find_nested(outer, "_splice_outer"), new_code.co_name)
+    inner = find_nested(find_nested(outer, "_splice_outer"), "_splice_trampoline")
     consts = tuple(called if isinstance(c, str) and c == _MARKER else c for c in inner.co_consts)
-    code = inner.replace(co_consts=consts)
+    code = inner.replace(co_consts=consts, co_name=new_code.co_name)
     if hasattr(code, "co_qualname"):
         code = code.replace(co_qualname=new_code.co_qualname)
-    _TARGETS[code] = called
     return code
 
 
