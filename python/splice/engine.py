@@ -23,7 +23,7 @@ import os
 import time
 from collections import deque
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import _agent, feedback, functions, reloaders, statements
 from . import reasons as R
@@ -46,6 +46,8 @@ def handle(method: str, params_json: str, source: Optional[str] = None) -> str:
         if source is not None and result["modules"]:
             taken = params.get("complete", False) and all(r["status"] in TAKEN for r in result["definitions"])
             reloaders.settle(os.path.realpath(params["path"]), source, taken)
+        for listener in list(patch_listeners):
+            listener(result)
     elif method == "revert":
         result = ENGINE.revert(params["path"], params["qualnames"])
     elif method == "loaded":
@@ -57,6 +59,10 @@ def handle(method: str, params_json: str, source: Optional[str] = None) -> str:
         result["notices"] = notices
     return json.dumps(result)
 
+
+# Called with the result of each patch once it is applied, on the thread that applied it: how
+# `pytest --splice-loop` learns that a save reached the session.
+patch_listeners: List[Callable[[dict], None]] = []
 
 # Statuses after which the program runs the part as sent.
 TAKEN = frozenset((R.PATCHED, R.UNCHANGED, R.ADDED, R.REVERTED_STATUS))

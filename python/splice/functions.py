@@ -11,7 +11,7 @@ import sys
 from types import CodeType, FunctionType
 from typing import Any, Dict, List, Optional, Union
 
-from . import feedback, trampolines
+from . import assertions, feedback, trampolines
 from . import reasons as R
 from .closures import closure_change, patch_closures, root_codes, still_running
 from .codeobjects import find_path, kind, replace_path, same_code, shift_lines
@@ -61,7 +61,7 @@ def _compile(ctx, part: dict) -> Union[Sent, Plan]:
     qualname = part["qualname"]
     parts = qualname.split(".")
     try:
-        tree = parse(ctx, part["source"])
+        tree = assertions.rewritten(ctx.modules[0] if ctx.modules else None, parse(ctx, part["source"]), part["source"])
         # What gets installed reports the exceptions it raises (see wrapping.py), where a
         # `try` costs nothing until something raises: CPython 3.11 and later.
         if REPORTING:

@@ -323,7 +323,10 @@ fn summary(
     parts.join("; ")
 }
 
+/// One write of the whole line: other output of the program cannot cut into it.
 fn say(line: &str) {
     use std::io::Write;
-    let _ = writeln!(io::stderr().lock(), "splice: {line}");
+    let _ = io::stderr()
+        .lock()
+        .write_all(format!("splice: {line}\n").as_bytes());
 }
