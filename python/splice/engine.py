@@ -42,13 +42,23 @@ def handle(method: str, params_json: str, source: Optional[str] = None) -> str:
     whole-file text comes apart from its JSON params."""
     params = json.loads(params_json)
     if method == "patch":
-        result = ENGINE.patch(params["path"], source, params["definitions"], params.get("statements", "run"))
+        key = os.path.realpath(params["path"])
+        complete = params.get("complete", False)
+        if complete and source is not None and _taken_in_full.get(key) == source:
+            result = ENGINE.already_running(params["path"], params["definitions"])
+        else:
+            result = ENGINE.patch(params["path"], source, params["definitions"], params.get("statements", "run"))
         if source is not None and result["modules"]:
-            taken = params.get("complete", False) and all(r["status"] in TAKEN for r in result["definitions"])
-            reloaders.settle(os.path.realpath(params["path"]), source, taken)
+            taken = complete and all(r["status"] in TAKEN for r in result["definitions"])
+            reloaders.settle(key, source, taken)
+            if taken:
+                _taken_in_full[key] = source
+            else:
+                _taken_in_full.pop(key, None)
         for listener in list(patch_listeners):
             listener(result)
     elif method == "revert":
+        _taken_in_full.pop(os.path.realpath(params["path"]), None)
         result = ENGINE.revert(params["path"], params["qualnames"])
     elif method == "loaded":
         return json.dumps(loaded(params["path"]))
@@ -59,6 +69,12 @@ def handle(method: str, params_json: str, source: Optional[str] = None) -> str:
         result["notices"] = notices
     return json.dumps(result)
 
+
+# The text of each file this program took in full at its last patch (a complete request, every
+# part taken): a complete request with that same text has nothing left to do. A save reaches a
+# program twice when it runs in watch mode and an editor's server sends the save as well; its
+# statements must run once.
+_taken_in_full: Dict[str, str] = {}
 
 # Called with the result of each patch once it is applied, on the thread that applied it: how
 # `pytest --splice-loop` learns that a save reached the session.
@@ -134,6 +150,17 @@ class Engine:
         # Of the signature each function's defaults were last evaluated from, where the text
         # the program took is not known.
         self.fingerprints: Dict[Tuple[str, str], str] = {}
+
+    def already_running(self, path: str, parts: List[dict]) -> dict:
+        """The answer to a request for the text the program took in full last: every part is
+        what it runs."""
+        modules = modules_for(os.path.realpath(path))
+        message = "the program already runs this text"
+        return {
+            "path": path,
+            "modules": [m.__name__ for m in modules],
+            "definitions": [outcome(p["qualname"], R.UNCHANGED, R.SAME_CODE, message) for p in parts],
+        }
 
     def patch(self, path: str, source: Optional[str], parts: List[dict], policy: str = "run") -> dict:
         key = os.path.realpath(path)

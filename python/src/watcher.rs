@@ -317,6 +317,9 @@ fn summary(
         };
         parts.push(format!("{shown}:{line} {name} {what}{why}"));
     }
+    if parts.is_empty() && !result.definitions.is_empty() {
+        return format!("{shown}: the program already runs this text");
+    }
     if parts.is_empty() {
         return format!("{shown}: no code changed");
     }

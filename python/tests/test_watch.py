@@ -215,3 +215,23 @@ def test_a_forked_worker_watches_for_itself(program, workdir):
     finally:
         os.kill(child, 9)
         prog.eval("os.waitpid(pid, 0) and None")
+
+
+def test_a_save_that_also_came_through_an_editor_server_runs_its_statements_once(program):
+    prog = program("hits = []\n" + APP, launcher=WATCH)
+    prog.ready()
+    saved = "hits = []\nhits.append(1)\n" + APP
+    statement = {"qualname": "", "kind": "statement", "change": "new", "source": "hits.append(1)\n", "source_line": 2}
+    request = {"path": prog.path(), "definitions": [statement], "source": saved, "complete": True}
+
+    # splice-lsp sends the save...
+    first = prog.client.call("patch", request)
+    assert [d["status"] for d in first["definitions"]] == ["patched"], first
+    assert prog.eval("hits") == [1]
+    # ...which reaches the watcher too, as a write of the same text.
+    save_by_writing(Path(prog.path()), saved)
+
+    said(prog, "app.py: the program already runs this text")
+    again = prog.client.call("patch", request)
+    assert [(d["status"], d["reason"]) for d in again["definitions"]] == [("unchanged", "same-code")]
+    assert prog.eval("hits") == [1]
