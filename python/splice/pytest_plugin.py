@@ -128,6 +128,9 @@ class Loop:
         # Woken by the thread that applied a save; the timeout only lets Ctrl-C through.
         while not self.saved.wait(1.0):
             pass
+        from splice import _agent
+
+        _agent.watch_settle(5.0)  # its line about the save comes before the tests' output
         # The next round's reports replace this one's: the summary and the exit status are
         # those of the last run of each test.
         rerun = {item.nodeid for item in pending}

@@ -157,6 +157,14 @@ fn forked() -> bool {
     true
 }
 
+/// Waits (at most `timeout` seconds) until the watcher has said on stderr what became of the
+/// saves it is handling.
+#[pyfunction]
+fn watch_settle(py: Python<'_>, timeout: f64) {
+    let timeout = Duration::from_secs_f64(timeout.max(0.0));
+    py.detach(|| watcher::settle(timeout));
+}
+
 /// Watch mode: applies each save of a Python file under `dirs` (and the folders under them)
 /// to this process, through its agent; its lines on stderr start with `label`. Once per
 /// process; started by `splice` when `SPLICE_WATCH` names the folders.
@@ -374,6 +382,7 @@ fn _agent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stop, m)?)?;
     m.add_function(wrap_pyfunction!(address, m)?)?;
     m.add_function(wrap_pyfunction!(watch, m)?)?;
+    m.add_function(wrap_pyfunction!(watch_settle, m)?)?;
     m.add_function(wrap_pyfunction!(forked, m)?)?;
     m.add_function(wrap_pyfunction!(has_clients, m)?)?;
     m.add_function(wrap_pyfunction!(commit, m)?)?;

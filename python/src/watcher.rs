@@ -9,7 +9,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use splice_protocol::{FileResult, Reason, StatementPolicy, Status};
 use splice_source::changes::{self, PartDiff, SentDefinition, TakenPart};
@@ -20,6 +21,32 @@ use crate::server::{call_engine, spawn_quiet, Agent};
 /// This process's inotify descriptor, -1 when it does not watch: a forked child closes the copy
 /// it inherited, whose events are its parent's.
 static WATCH_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Whether the watcher is handling saves: set from reading the files to the last line said.
+static BUSY: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+/// Waits until the watcher has said what became of the saves it is handling (at most
+/// `timeout`): whoever learned of a patch from the engine then also has its line on stderr.
+pub fn settle(timeout: Duration) {
+    let end = Instant::now() + timeout;
+    let mut busy = BUSY.0.lock().unwrap_or_else(|e| e.into_inner());
+    while *busy {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        busy = BUSY
+            .1
+            .wait_timeout(busy, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+fn set_busy(now: bool) {
+    *BUSY.0.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    BUSY.1.notify_all();
+}
 
 /// Files over this are not read: no module of a program's own is that large.
 const MAX_FILE: u64 = 16 << 20;
@@ -163,9 +190,11 @@ impl Watcher {
                     saved.push(path);
                 }
             }
+            set_busy(!saved.is_empty());
             for path in saved {
                 self.apply(&path);
             }
+            set_busy(false);
         }
     }
 
