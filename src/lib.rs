@@ -7,6 +7,7 @@ pub use splice_source::{changes, chunks, document, python_index};
 pub mod agents;
 pub mod answers;
 pub mod diagnostics;
+pub mod lenses;
 pub mod lsp;
 pub mod patching;
 pub mod positions;

@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ropey::Rope;
 use splice_protocol::discovery::AgentRecord;
-use splice_protocol::{Call, Reason, RevertParams, StatementPolicy, Status};
+use splice_protocol::{Call, LoadedParams, Reason, RevertParams, StatementPolicy, Status};
 
 use crate::agents::{AgentLink, AgentPool};
 use crate::answers;
 use crate::changes::{self, SentDefinition};
 use crate::diagnostics::{Note, Notes};
 use crate::document::Document;
+use crate::lenses::{self, Lens};
 use crate::patching::{AgentOutcome, Baselines, PatchReport, Trigger};
 use crate::python_index::{DefKind, PyDefinition};
 use crate::settings::{AgentScope, ModuleStatements, Settings};
@@ -42,6 +43,9 @@ pub struct Session {
     baselines: Mutex<Baselines>,
     /// (pid, started at, path) of programs that answered that they have not loaded the file.
     not_loaded: Mutex<HashSet<(u32, u64, String)>>,
+    /// When each part was last patched in by this server, by (path, qualified name): a local
+    /// time for people.
+    patched_at: Mutex<HashMap<(String, String), String>>,
     /// Documents whose next save the editor announced as its own (after a delay, on focus out).
     automatic_saves: Mutex<HashSet<String>>,
     settings: Mutex<Settings>,
@@ -62,6 +66,7 @@ impl Session {
             notes: Mutex::new(HashMap::new()),
             baselines: Mutex::new(Baselines::default()),
             not_loaded: Mutex::new(HashSet::new()),
+            patched_at: Mutex::new(HashMap::new()),
             automatic_saves: Mutex::new(HashSet::new()),
             settings: Mutex::new(settings),
             workspace: Mutex::new(workspace),
@@ -376,6 +381,10 @@ impl Session {
             let mut answers = vec![None; diffs.len()];
             for (&i, answer) in chosen.iter().zip(&result.definitions) {
                 answers[i] = Some(answer.status);
+                if matches!(answer.status, Status::Patched | Status::Added) {
+                    let part = (path.to_owned(), answer.qualname.clone());
+                    lock(&self.patched_at).insert(part, local_time_now());
+                }
             }
             let same = known_after.iter().find(|(other, other_answers, _)| {
                 *other_answers == answers
@@ -394,6 +403,74 @@ impl Session {
         let mut report = self.report(trigger, path, agents, found, complete);
         report.in_step = in_step;
         Ok((self.finish(key, report, &rope), rope))
+    }
+
+    /// Whether each definition of an open document runs in the programs (see `lenses`). A
+    /// program not yet known to have the file or not is asked first. With the text they are
+    /// about.
+    pub async fn lenses(&self, key: &str, path: &str) -> Option<(Rope, Vec<Lens>)> {
+        if !self.settings().code_lens {
+            return None;
+        }
+        let (rope, defs) = self.snapshot(key)?;
+        let links = self.agents();
+        let place = |link: &AgentLink| {
+            (
+                link.pid(),
+                link.record.info.started_at.to_bits(),
+                path.to_owned(),
+            )
+        };
+        let unknown: Vec<Arc<AgentLink>> = links
+            .iter()
+            .filter(|link| {
+                let started = link.record.info.started_at;
+                lock(&self.baselines)
+                    .get(link.pid(), started, path)
+                    .is_none()
+                    && !lock(&self.not_loaded).contains(&place(link))
+                    && link.unavailable().is_none()
+            })
+            .cloned()
+            .collect();
+        let asked = unknown.iter().map(|link| {
+            let (link, path) = (link.clone(), path.to_owned());
+            tokio::spawn(async move { link.call(Call::Loaded(LoadedParams { path })).await })
+        });
+        let asked: Vec<_> = asked.collect();
+        for (link, answer) in unknown.iter().zip(asked) {
+            let Ok(Ok(answer)) = answer.await else {
+                continue;
+            };
+            if answer["modules"].as_array().is_some_and(|m| !m.is_empty()) {
+                let parts = self.saved_parts(key, &rope, &defs);
+                let started = link.record.info.started_at;
+                lock(&self.baselines).set(link.pid(), started, path, parts);
+            } else {
+                lock(&self.not_loaded).insert(place(link));
+            }
+        }
+        let programs: Vec<Vec<changes::TakenPart>> = links
+            .iter()
+            .filter(|link| !lock(&self.not_loaded).contains(&place(link)))
+            .filter_map(|link| {
+                let started = link.record.info.started_at;
+                lock(&self.baselines)
+                    .get(link.pid(), started, path)
+                    .cloned()
+            })
+            .collect();
+        let notes = lock(&self.notes)
+            .get(key)
+            .map(|n| n.all().to_vec())
+            .unwrap_or_default();
+        let patched_at = lock(&self.patched_at).clone();
+        let found = lenses::lenses(&defs, &programs, &notes, |qualname| {
+            patched_at
+                .get(&(path.to_owned(), qualname.to_owned()))
+                .cloned()
+        });
+        Some((rope, found))
     }
 
     /// Undoes the last patch of the function at `at` in every agent.
@@ -550,6 +627,21 @@ impl Session {
             .record(rope, &report, hints);
         report
     }
+}
+
+/// The local time of day, `12:01:33`.
+fn local_time_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: localtime_r writes only the struct it is given.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }
 
 /// A text whose transient copies (the message it came in, its decoded form) are worth returning

@@ -52,6 +52,8 @@ pub struct Settings {
     pub success_hints: SuccessHints,
     pub request_timeout_ms: u64,
     pub module_statements: ModuleStatements,
+    /// Whether each definition shows, above it, whether the programs run it (code lenses).
+    pub code_lens: bool,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             success_hints: SuccessHints::All,
             request_timeout_ms: 10_000,
             module_statements: ModuleStatements::Run,
+            code_lens: true,
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Backend {
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
     /// Refusals of the runtime folder or its records already shown to the user.
     refusals_shown: Mutex<HashSet<String>>,
+    /// Whether the editor asks for lenses again when told (`workspace/codeLens/refresh`).
+    lens_refresh: OnceLock<bool>,
 }
 
 fn key(uri: &Uri) -> String {
@@ -62,6 +64,7 @@ impl Backend {
             encoding: OnceLock::new(),
             watcher: Mutex::new(None),
             refusals_shown: Mutex::new(HashSet::new()),
+            lens_refresh: OnceLock::new(),
         }
     }
 
@@ -136,6 +139,11 @@ impl Backend {
         self.client
             .send_notification::<ext::PatchResult>(params.clone())
             .await;
+        if self.lens_refresh.get() == Some(&true) {
+            // A request to the editor: its answer is not waited for here.
+            let client = self.client.clone();
+            tokio::spawn(async move { client.code_lens_refresh().await });
+        }
         for why in &report.refused {
             let new = self
                 .refusals_shown
@@ -199,6 +207,14 @@ impl LanguageServer for Backend {
             Encoding::Utf16
         };
         let _ = self.encoding.set(encoding);
+        let lens_refresh = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false);
+        let _ = self.lens_refresh.set(lens_refresh);
         let settings = match params.initialization_options.as_ref() {
             Some(options) => Settings::default().updated(options).unwrap_or_else(|err| {
                 tracing::warn!("{err}; using defaults");
@@ -242,6 +258,9 @@ impl LanguageServer for Backend {
                         ..CodeActionOptions::default()
                     },
                 )),
+                code_lens_provider: Some(CodeLensOptions {
+                    resolve_provider: Some(false),
+                }),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
                     ..ExecuteCommandOptions::default()
@@ -404,6 +423,21 @@ impl LanguageServer for Backend {
             }));
         }
         Ok((!actions.is_empty()).then_some(actions))
+    }
+
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        let uri = params.text_document.uri;
+        let session = self.session()?.clone();
+        let Some((rope, lenses)) = session.lenses(&key(&uri), &path_of(&uri)?).await else {
+            return Ok(None);
+        };
+        let encoding = self.encoding();
+        Ok(Some(
+            lenses
+                .iter()
+                .map(|lens| convert::code_lens(&rope, lens, &uri, encoding))
+                .collect(),
+        ))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {

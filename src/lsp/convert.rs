@@ -3,15 +3,19 @@
 
 use ropey::Rope;
 use tower_lsp_server::ls_types::{
-    Diagnostic, DiagnosticSeverity, NumberOrString, Position, PositionEncodingKind, Range, Uri,
+    CodeLens, Command, Diagnostic, DiagnosticSeverity, NumberOrString, Position,
+    PositionEncodingKind, Range, Uri,
 };
 
 use crate::diagnostics::{not_loaded_message, Note, Severity};
+use crate::lenses::{Lens, LiveState};
 use crate::lsp::ext::{
-    AgentReport, DefinitionReport, NotLoaded, NotLoadedReason, PatchResultParams,
+    self, AgentReport, DefinitionReport, NotLoaded, NotLoadedReason, PatchResultParams,
+    PositionArgs,
 };
 use crate::patching::{PatchReport, Trigger};
 use crate::positions::{agent_to_char, from_char, to_char, Encoding, LineCol};
+use crate::python_index::DefKind;
 
 pub fn encoding_kind(encoding: Encoding) -> PositionEncodingKind {
     match encoding {
@@ -59,6 +63,33 @@ pub fn diagnostic(rope: &Rope, note: &Note, encoding: Encoding) -> Diagnostic {
             .reason
             .map(|r| serde_json::json!({ "reason": r.slug() })),
         ..Diagnostic::default()
+    }
+}
+
+/// A definition's live state as a lens on its first line. An edited function's lens patches it
+/// when clicked; the others only say.
+pub fn code_lens(rope: &Rope, lens: &Lens, uri: &Uri, encoding: Encoding) -> CodeLens {
+    let at = position(rope, lens.start, encoding);
+    let command = match lens.state {
+        LiveState::Edited { .. } if lens.kind == DefKind::Function => {
+            serde_json::to_value(PositionArgs {
+                uri: uri.clone(),
+                position: at,
+            })
+            .ok()
+            .map(|args| (ext::PATCH_FUNCTION, vec![args]))
+        }
+        _ => None,
+    };
+    let (command, arguments) = command.map_or(("", None), |(c, a)| (c, Some(a)));
+    CodeLens {
+        range: Range { start: at, end: at },
+        command: Some(Command {
+            title: lens.state.title(),
+            command: command.into(),
+            arguments,
+        }),
+        data: None,
     }
 }
 

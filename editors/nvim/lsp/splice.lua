@@ -30,6 +30,10 @@ return {
     if type(chosen) == 'string' and client.offset_encoding ~= chosen then
       client.offset_encoding = chosen
     end
+    -- Once the buffer that started the client is attached: its lenses.
+    vim.schedule(function()
+      require('splice').refresh_lenses(0)
+    end)
   end,
   handlers = {
     ['splice/patchResult'] = function(err, result, ctx)

@@ -27,6 +27,16 @@ if autostart == false or autostart == 0 then
   return
 end
 
+-- Lenses above each definition (whether the programs run it) follow edits and buffer changes.
+vim.api.nvim_create_autocmd({ 'BufEnter', 'InsertLeave', 'TextChanged' }, {
+  group = vim.api.nvim_create_augroup('splice_lenses', { clear = true }),
+  pattern = '*.py',
+  callback = function(args)
+    require('splice').refresh_lenses(args.buf)
+  end,
+  desc = 'Refresh Splice code lenses',
+})
+
 local splice = require('splice')
 if splice.native then
   vim.lsp.enable('splice')

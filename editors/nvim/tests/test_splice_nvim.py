@@ -309,3 +309,35 @@ def test_setup_sends_new_settings_to_a_running_server(ws, start_program, start_n
         "vim.wait(10000, function() return done end)"
     )
     assert nvim.results() == seen + 1
+
+
+def lens_titles(nvim):
+    """The titles of the Splice lenses Neovim holds for the current buffer, by line."""
+    return nvim.lua(
+        "local out = {} "
+        "for _, l in ipairs(vim.lsp.codelens.get(0)) do "
+        "  if l.command then out[#out + 1] = {l.range.start.line, l.command.title} end "
+        "end "
+        "table.sort(out, function(a, b) return a[1] < b[1] end) "
+        "return out"
+    )
+
+
+def test_lenses_say_whether_the_program_runs_each_definition(ws, start_program, start_nvim):
+    path = ws.write("app.py", app(APP))
+    program = start_program()
+    nvim = start_nvim()
+    nvim.open(path)
+
+    wait_until("live lenses", lambda: lens_titles(nvim) == [[0, "live in 1 process"], [4, "live in 1 process"]])
+
+    nvim.command("%s/'hello '/'bye '/")
+    nvim.command("doautocmd TextChanged")
+    wait_until("an edited lens", lambda: lens_titles(nvim)[:1] == [[0, "edited · not in the program yet"]])
+
+    nvim.command("write")
+    wait_until(
+        "the patched lens",
+        lambda: lens_titles(nvim)[0][1].startswith("live in 1 process · patched "),
+    )
+    assert program.eval("greet('a')") == "bye a"

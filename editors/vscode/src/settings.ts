@@ -27,6 +27,7 @@ export interface ServerSettings {
   successHints?: SuccessHints;
   requestTimeoutMs?: number;
   moduleStatements?: ModuleStatements;
+  codeLens?: boolean;
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[]): T | undefined {
@@ -70,6 +71,10 @@ export function serverSettings(config: ConfigReader, home?: string): ServerSetti
   const hints = oneOf(config.get('successHints'), ['all', 'off'] as const);
   if (hints) {
     settings.successHints = hints;
+  }
+  const lens = config.get('codeLens');
+  if (typeof lens === 'boolean') {
+    settings.codeLens = lens;
   }
   const timeout = config.get('requestTimeoutMs');
   if (typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0) {

@@ -336,10 +336,28 @@ function M.status(bufnr)
   return M.summary(M.last_result(bufnr))
 end
 
+--- Asks splice-lsp again for the lenses of `bufnr` (default: current) if it is attached there:
+--- whether the programs run each definition (the server's `codeLens` setting).
+function M.refresh_lenses(bufnr)
+  if bufnr == nil or bufnr == 0 then
+    bufnr = api.nvim_get_current_buf()
+  end
+  if not (api.nvim_buf_is_valid(bufnr) and M.client(bufnr)) then
+    return
+  end
+  -- 0.10+ takes the buffer; before, it refreshes the current one.
+  if not pcall(vim.lsp.codelens.refresh, { bufnr = bufnr }) and bufnr == api.nvim_get_current_buf() then
+    pcall(vim.lsp.codelens.refresh)
+  end
+end
+
 --- Handler of the splice/patchResult notification (lsp/splice.lua).
 function M.on_patch_result(err, result, _)
   if err or type(result) ~= 'table' then
     return
+  end
+  if result.uri then
+    M.refresh_lenses(vim.uri_to_bufnr(result.uri))
   end
   state.count = state.count + 1
   state.last = result
