@@ -13,9 +13,7 @@ editor is told once (`notice`).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.abc
-import importlib.util
+import importlib
 import os
 import sys
 import threading
@@ -36,6 +34,8 @@ _said: set = set()
 
 
 def _digest(data: bytes) -> bytes:
+    import hashlib  # only once a reloader is hooked: OpenSSL costs the program megabytes
+
     return hashlib.sha256(data).digest()
 
 
@@ -121,7 +121,11 @@ def _run_hook(name: str, module: Any) -> None:
         notice(f"splice could not hook into {name} ({err!r}); its reloader restarts the program on saves")
 
 
-class _ThenHook(importlib.abc.Loader):
+# The finder and the loader are what the import system calls by duck typing; importlib.abc and
+# importlib.util would cost every program with an agent their imports at start.
+
+
+class _ThenHook:
     """The framework module's own loader, followed by its hook."""
 
     def __init__(self, loader: Any, name: str) -> None:
@@ -140,7 +144,7 @@ class _ThenHook(importlib.abc.Loader):
         _run_hook(self.name, module)
 
 
-class _Watcher(importlib.abc.MetaPathFinder):
+class _Watcher:
     """Waits for the import of a framework's reloader module: one dict lookup per import."""
 
     def __init__(self) -> None:
@@ -150,6 +154,8 @@ class _Watcher(importlib.abc.MetaPathFinder):
         if name not in _HOOKS or getattr(self.finding, "name", None) == name:
             return None
         self.finding.name = name
+        import importlib.util
+
         try:
             spec = importlib.util.find_spec(name)
         finally:
