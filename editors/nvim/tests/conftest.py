@@ -224,11 +224,29 @@ def start_nvim(ws, request):
 
     yield start
     failed = getattr(request.node, "rep_call", None)
-    for editor in editors:
-        if failed is not None and failed.failed:
-            print("--- lsp.log ---\n" + editor.log()[-4000:])
-            print("--- nvim stderr ---\n" + "".join(editor.stderr)[-4000:])
-        editor.close()
+    try:
+        for editor in editors:
+            if failed is not None and failed.failed:
+                print("--- lsp.log ---\n" + editor.log()[-4000:])
+                print("--- nvim stderr ---\n" + "".join(editor.stderr)[-4000:])
+            elif editor.process.poll() is None:
+                # Each test took the client path of its Neovim: vim.lsp.enable with lsp/splice.lua
+                # on 0.11+, the plugin's own start on FileType before.
+                native = editor.lua("return vim.fn.has('nvim-0.11') == 1")
+                assert client_path(editor) == ("enable" if native else "legacy")
+    finally:
+        for editor in editors:
+            editor.close()
+
+
+def client_path(editor):
+    """How splice-lsp was set up in this Neovim: `enable`, `legacy` or `none`."""
+    return editor.lua(
+        "local ok, legacy = pcall(vim.api.nvim_get_autocmds, {group = 'splice', event = 'FileType'}) "
+        "if ok and #legacy > 0 then return 'legacy' end "
+        "if require('splice').native and vim.lsp.config.splice ~= nil then return 'enable' end "
+        "return 'none'"
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
