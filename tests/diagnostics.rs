@@ -11,14 +11,6 @@ fn app(body: &str) -> String {
     format!("def greet():\n    {body}\n{PROBE_TAIL}")
 }
 
-fn save(lsp: &mut Lsp, ws: &Workspace, name: &str, version: i32, text: &str) -> Value {
-    let uri = ws.uri(name);
-    ws.write(name, text);
-    lsp.change(&uri, version, json!([{"text": text}]));
-    lsp.save(&uri);
-    lsp.patch_result(&uri)
-}
-
 /// A program running `text` as app.py, and a server with app.py (and `others`) open.
 fn started(text: &str, others: &[(&str, &str)]) -> (Workspace, Program, Lsp) {
     let ws = Workspace::new();
@@ -49,13 +41,13 @@ fn an_error_whose_cause_is_gone_is_cleared_though_no_part_is_sent() {
     let uri = ws.uri("app.py");
 
     // Made a generator: refused, and shown.
-    save(&mut lsp, &ws, "app.py", 2, &app("yield 'hi'"));
+    lsp.save_text(&ws, "app.py", 2, &app("yield 'hi'"));
     let shown = lsp.diagnostics(&uri, |d| codes(d).contains(&"refused".to_owned()));
     assert!(!shown.is_empty());
 
     // Put back to what the program runs: no part to send (the program only hears that its
     // file is saved), and nothing left to show.
-    let result = save(&mut lsp, &ws, "app.py", 3, &good);
+    let result = lsp.save_text(&ws, "app.py", 3, &good);
     let agents = result["agents"].as_array().unwrap();
     assert!(
         agents.iter().all(|a| a["definitions"] == json!([])),
@@ -70,12 +62,12 @@ fn an_error_whose_cause_is_gone_is_cleared_though_no_part_is_sent() {
 fn a_program_that_is_gone_takes_its_notes_with_it() {
     let (ws, mut program, mut lsp) = started(&app("return 'hi'"), &[("other.py", "X = 1\n")]);
     let uri = ws.uri("app.py");
-    save(&mut lsp, &ws, "app.py", 2, &app("yield 'hi'"));
+    lsp.save_text(&ws, "app.py", 2, &app("yield 'hi'"));
     lsp.diagnostics(&uri, |d| codes(d).contains(&"refused".to_owned()));
 
     program.kill();
     // Any later attempt finds it gone: app.py's notes about it go.
-    save(&mut lsp, &ws, "other.py", 2, "X = 2\n");
+    lsp.save_text(&ws, "other.py", 2, "X = 2\n");
     lsp.diagnostics(&uri, |d| !codes(d).contains(&"refused".to_owned()));
     lsp.shutdown();
 }
@@ -98,7 +90,7 @@ fn every_syntax_error_of_a_save_is_shown_at_its_line() {
         let (ws, mut program, mut lsp) = started(&app("return 'hi'"), &[]);
         let uri = ws.uri("app.py");
         let text = format!("{broken}{PROBE_TAIL}");
-        save(&mut lsp, &ws, "app.py", 2, &text);
+        lsp.save_text(&ws, "app.py", 2, &text);
         let shown = lsp.diagnostics(&uri, |d| !d.is_empty());
         let at: Vec<i64> = shown
             .iter()

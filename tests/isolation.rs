@@ -20,14 +20,6 @@ fn by_pid(result: &Value, pid: u32) -> Option<Value> {
         .cloned()
 }
 
-fn save(lsp: &mut Lsp, ws: &Workspace, version: i32, text: &str) -> Value {
-    let uri = ws.uri("app.py");
-    ws.write("app.py", text);
-    lsp.change(&uri, version, json!([{"text": text}]));
-    lsp.save(&uri);
-    lsp.patch_result(&uri)
-}
-
 #[test]
 fn a_stopped_program_holds_up_no_save_and_catches_up_once_it_runs() {
     let ws = Workspace::new();
@@ -40,7 +32,7 @@ fn a_stopped_program_holds_up_no_save_and_catches_up_once_it_runs() {
     lsp.open(&ws.uri("app.py"), &app("v1"));
 
     // The program running other.py says once that it has not loaded app.py.
-    let first = save(&mut lsp, &ws, 2, &app("v2"));
+    let first = lsp.save_text(&ws, "app.py", 2, &app("v2"));
     assert_eq!(
         by_pid(&first, elsewhere.pid()).unwrap()["modules"],
         json!([])
@@ -48,7 +40,7 @@ fn a_stopped_program_holds_up_no_save_and_catches_up_once_it_runs() {
 
     stopped.stop();
     elsewhere.stop();
-    let second = save(&mut lsp, &ws, 3, &app("v3"));
+    let second = lsp.save_text(&ws, "app.py", 3, &app("v3"));
     let error = by_pid(&second, stopped.pid()).expect("the stopped program is reported");
     assert!(
         error["error"].as_str().unwrap().contains("is stopped"),
@@ -61,7 +53,7 @@ fn a_stopped_program_holds_up_no_save_and_catches_up_once_it_runs() {
 
     stopped.resume();
     elsewhere.resume();
-    let third = save(&mut lsp, &ws, 4, &app("v4"));
+    let third = lsp.save_text(&ws, "app.py", 4, &app("v4"));
     let caught_up = by_pid(&third, stopped.pid()).expect("the resumed program is reported");
     assert_eq!(caught_up["definitions"][0]["status"], "patched", "{third}");
     assert_eq!(stopped.eval("greet()"), "v4");

@@ -32,14 +32,6 @@ fn lenses(lsp: &mut Lsp, uri: &str) -> Vec<(u64, String, String)> {
         .collect()
 }
 
-fn save(lsp: &mut Lsp, ws: &Workspace, version: i32, text: &str) -> Value {
-    let uri = ws.uri("app.py");
-    ws.write("app.py", text);
-    lsp.change(&uri, version, json!([{"text": text}]));
-    lsp.save(&uri);
-    lsp.patch_result(&uri)
-}
-
 #[test]
 fn each_definition_says_whether_the_programs_run_it() {
     let ws = Workspace::new();
@@ -66,7 +58,7 @@ fn each_definition_says_whether_the_programs_run_it() {
     assert!(live(&edited[1].1) && live(&edited[2].1), "{edited:?}");
 
     // Saved: live again, with the time it was patched in.
-    save(&mut lsp, &ws, 3, &app("return 'v2'"));
+    lsp.save_text(&ws, "app.py", 3, &app("return 'v2'"));
     let patched = lenses(&mut lsp, &uri);
     assert!(
         patched[0].1.starts_with("live in 2 processes · patched "),
@@ -76,7 +68,7 @@ fn each_definition_says_whether_the_programs_run_it() {
     assert_eq!(second.eval("greet()"), "v2");
 
     // A function made a generator cannot change in place: refused.
-    save(&mut lsp, &ws, 4, &app("yield 'v3'"));
+    lsp.save_text(&ws, "app.py", 4, &app("yield 'v3'"));
     let refused = lenses(&mut lsp, &uri);
     assert_eq!(
         refused[0].1, "refused: restart to take this edit",

@@ -207,8 +207,9 @@ def test_a_forked_worker_watches_for_itself(program, workdir):
 
         save_by_writing(Path(prog.path()), APP.replace('"v1"', '"v2"'))
 
+        # Each process takes the save on its own: the child's patch says nothing of the parent's.
         wait_for(lambda: report.read_text() == "v2", what="the child running the new greet")
-        assert prog.eval("greet()") == "v2"
+        wait_for(lambda: prog.eval("greet()") == "v2", what="the parent running the new greet")
         # Both say so; the child's line names it.
         said(prog, f"splice: pid {child}: app.py:14 greet patched")
         assert "splice: app.py:14 greet patched\n" in prog.stderr

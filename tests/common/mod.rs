@@ -342,6 +342,16 @@ impl Lsp {
         );
     }
 
+    /// What an editor does to save `name` of `ws` with `text` (the file written, the buffer's
+    /// whole text changed, the save), and the `splice/patchResult` that follows.
+    pub fn save_text(&mut self, ws: &Workspace, name: &str, version: i32, text: &str) -> Value {
+        let uri = ws.uri(name);
+        ws.write(name, text);
+        self.change(&uri, version, json!([{"text": text}]));
+        self.save(&uri);
+        self.patch_result(&uri)
+    }
+
     /// Drops messages that only report progress on the way (diagnostics, patch results) and
     /// asserts that nothing else is left unread.
     pub fn assert_nothing_unconsumed(&mut self) {
