@@ -121,14 +121,20 @@ pub enum Verdict {
 
 /// The members of a message that say what it is; the rest is checked as JSON, not built.
 #[derive(serde::Deserialize)]
-struct Envelope<'a> {
+struct Envelope {
     jsonrpc: Option<Value>,
     id: Option<Value>,
     method: Option<Value>,
-    #[serde(borrow)]
-    result: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow)]
-    error: Option<&'a serde_json::value::RawValue>,
+    /// Whether the member is there: `"result": null` is the answer to many requests (the
+    /// editor's to `workspace/codeLens/refresh`).
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+    <serde::de::IgnoredAny as serde::Deserialize>::deserialize(value).map(|_| true)
 }
 
 /// Checks one message body as JSON-RPC 2.0 over LSP: valid UTF-8 JSON, one object (no
@@ -153,7 +159,7 @@ pub fn judge(body: &[u8]) -> Verdict {
             }
         };
     }
-    let message: Envelope<'_> = match serde_json::from_str(text) {
+    let message: Envelope = match serde_json::from_str(text) {
         Ok(message) => message,
         Err(err) => return error(Value::Null, PARSE_ERROR, format!("not JSON: {err}")),
     };
@@ -161,7 +167,7 @@ pub fn judge(body: &[u8]) -> Verdict {
         &message.id,
         None | Some(Value::Number(_) | Value::String(_))
     );
-    let is_response = message.result.is_some() || message.error.is_some();
+    let is_response = message.result || message.error;
     let problem = if message.jsonrpc != Some(json!("2.0")) {
         Some("`jsonrpc` must be \"2.0\"".to_owned())
     } else if !valid_id {
@@ -262,5 +268,30 @@ pub async fn merge_output(
         if write_frame(&mut to_editor, &body).await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_pass_whatever_their_result() {
+        for body in [
+            br#"{"jsonrpc": "2.0", "id": 1, "result": null}"#.as_slice(),
+            br#"{"jsonrpc": "2.0", "id": 1, "result": {"a": 1}}"#,
+            br#"{"jsonrpc": "2.0", "id": 1, "error": {"code": -1, "message": "no"}}"#,
+        ] {
+            assert_eq!(
+                judge(body),
+                Verdict::Pass { shutdown: false },
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(matches!(
+            judge(br#"{"jsonrpc": "2.0", "id": 1}"#),
+            Verdict::Answer(_)
+        ));
     }
 }

@@ -14,6 +14,7 @@ describe('settings sent to splice-lsp', () => {
         agents: 'all',
         pids: [],
         successHints: 'all',
+        codeLens: true,
         requestTimeoutMs: 10000,
       },
     });
