@@ -35,6 +35,7 @@ demo: $(WHEEL_STAMP) server
 	$(PY) examples/demo.py
 
 test: test-rust test-lsp test-agent test-nvim test-vscode
+	@echo "make test: every suite passed (Rust, splice-lsp end to end, the agent on each CPython, Neovim 0.7 and 0.11, VS Code)"
 
 test-rust:
 	cargo test -p splice-protocol

@@ -10,6 +10,13 @@ if vim.fn.has('nvim-0.7') ~= 1 then
   return
 end
 
+-- :help splice after an install by hand (a plugin manager runs :helptags itself): the tags of
+-- this plugin's doc folder, made once where they are missing and the folder is writable.
+local doc = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h:h') .. '/doc'
+if vim.fn.filereadable(doc .. '/tags') == 0 and vim.fn.filewritable(doc) == 2 then
+  pcall(vim.cmd, 'silent! helptags ' .. vim.fn.fnameescape(doc))
+end
+
 vim.api.nvim_create_user_command('Splice', function(opts)
   require('splice').command(opts.fargs)
 end, {

@@ -133,12 +133,12 @@ class Program:
 class Editor(Nvim):
     """Neovim with the plugin on 'runtimepath' and splice-lsp from target/release."""
 
-    def __init__(self, ws, server_global=True):
+    def __init__(self, ws, server_global=True, plugin=PLUGIN):
         home = ws.root / "home"
         env = dict(os.environ)
         env.update(
             SPLICE_RUNTIME_DIR=str(ws.runtime_dir),
-            SPLICE_NVIM_PLUGIN=str(PLUGIN),
+            SPLICE_NVIM_PLUGIN=str(plugin),
             HOME=str(home),
             XDG_CONFIG_HOME=str(home / "config"),
             XDG_DATA_HOME=str(home / "data"),

@@ -1,6 +1,7 @@
 """The Neovim plugin end to end: headless Neovim, splice-lsp, a program running the agent."""
 
 import re
+import shutil
 
 from conftest import PLUGIN, PROBE_TAIL, SERVER, wait_until
 
@@ -285,6 +286,19 @@ def test_help_file_has_valid_tags(ws, start_nvim):
     nvim.command(f"set runtimepath^={ws.root}")
     nvim.command("help :Splice-patch")
     assert nvim.eval("expand('%:t')") == "splice.txt"
+
+
+def test_help_works_after_an_install_by_hand(ws, start_nvim):
+    # The plugin's folder copied as a user would, without the tags file.
+    copy = ws.root / "by-hand" / "splice"
+    shutil.copytree(PLUGIN, copy, ignore=shutil.ignore_patterns("tags", "tests", "__pycache__"))
+    assert not (copy / "doc/tags").exists()
+    nvim = start_nvim(plugin=copy)
+
+    nvim.command("help :Splice-patch")
+
+    assert nvim.eval("expand('%:t')") == "splice.txt"
+    assert (copy / "doc/tags").exists()
 
 
 def test_setup_sends_new_settings_to_a_running_server(ws, start_program, start_nvim):
