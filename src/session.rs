@@ -330,11 +330,7 @@ impl Session {
             let selected: Vec<&changes::PartDiff<'_>> =
                 chosen.iter().map(|&i| &diffs[i]).chain(&nested).collect();
             let (mut params, sent) = changes::request(path, &text, &rope, &selected, policy);
-            params.complete = picked.is_none()
-                && diffs
-                    .iter()
-                    .enumerate()
-                    .all(|(i, d)| d.change.is_none() || chosen.contains(&i));
+            params.complete = picked.is_none() && changes::is_complete(&diffs, &chosen);
             let link2 = link.clone();
             let place = (pid, started.to_bits(), path.to_owned());
             let said_not_loaded = lock(&self.not_loaded).contains(&place);
@@ -378,14 +374,14 @@ impl Session {
                 continue;
             }
             lock(&self.not_loaded).remove(&place);
-            let mut answers = vec![None; diffs.len()];
-            for (&i, answer) in chosen.iter().zip(&result.definitions) {
-                answers[i] = Some(answer.status);
+            for answer in &result.definitions {
                 if matches!(answer.status, Status::Patched | Status::Added) {
                     let part = (path.to_owned(), answer.qualname.clone());
                     lock(&self.patched_at).insert(part, local_time_now());
                 }
             }
+            let answered: Vec<Status> = result.definitions.iter().map(|d| d.status).collect();
+            let answers = changes::statuses(diffs.len(), &chosen, &answered);
             let same = known_after.iter().find(|(other, other_answers, _)| {
                 *other_answers == answers
                     && changes::TakenPart::same_parts(&taken[*other], &taken[k])

@@ -63,8 +63,9 @@ fn switch_interval() -> Option<&'static SwitchInterval> {
     static FOUND: OnceLock<Option<SwitchInterval>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
-            // From 3.12 on the accessors need the GIL (the interval is per interpreter), and a
-            // pending call wakes the main thread by itself.
+            // From 3.12 on the accessors need the GIL (the interval is per interpreter), and
+            // pending calls go to the interpreter's own queue, which wakes the main thread
+            // (`interpreter_queue`).
             if PYTHON_VERSION.get().is_none_or(|v| *v >= (3, 12)) {
                 return None;
             }

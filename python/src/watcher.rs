@@ -256,10 +256,8 @@ impl Watcher {
             self.files.insert(path.to_path_buf(), Baseline::Text(text));
             return;
         }
-        let mut answers = vec![None; diffs.len()];
-        for (&i, answer) in chosen.iter().zip(&result.definitions) {
-            answers[i] = Some(answer.status);
-        }
+        let answered: Vec<Status> = result.definitions.iter().map(|d| d.status).collect();
+        let answers = changes::statuses(diffs.len(), &chosen, &answered);
         let now = changes::taken_after(&rope, &defs, &diffs, &answers);
         self.files
             .insert(path.to_path_buf(), Baseline::Taken(now, doc));

@@ -238,6 +238,22 @@ where
     found
 }
 
+/// Whether the `chosen` parts of `diffs` are every part that differs: taken, they bring the
+/// program in step with the whole text (`PatchParams::complete`).
+pub fn is_complete(diffs: &[PartDiff<'_>], chosen: &[usize]) -> bool {
+    (0..diffs.len()).all(|i| diffs[i].change.is_none() || chosen.contains(&i))
+}
+
+/// The status an agent answered for each of `diffs`, from its answers to the `chosen` ones in
+/// the order sent (`None` for those not sent), as `taken_after` wants them.
+pub fn statuses(diffs: usize, chosen: &[usize], answered: &[Status]) -> Vec<Option<Status>> {
+    let mut statuses = vec![None; diffs];
+    for (&i, &status) in chosen.iter().zip(answered) {
+        statuses[i] = Some(status);
+    }
+    statuses
+}
+
 /// What an agent runs after an attempt: `answers` are the statuses of the parts of `diffs`
 /// that were sent (`None` for those that were not).
 pub fn taken_after(
